@@ -1,0 +1,32 @@
+"""The ``dermasynth`` command line: one verb per step of the data flow.
+
+Exit codes: 0 done; 1 finished but some items failed or were skipped; 2 bad usage or input.
+"""
+
+from __future__ import annotations
+
+import click
+
+from . import __version__
+from .commands.plan import plan
+from .commands.sources import sources
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="dermasynth")
+def cli() -> None:
+    """Build synthetic dermatology image-text pairs from open image collections.
+
+    Steps: read sources, plan prompts, generate answers with a vision-language model,
+    curate, and package a Hugging Face dataset with one config per source.
+    Sources: derm12345, bcn20000, pad_ufes_20, scin, hiba.
+    """
+
+
+cli.add_command(sources)
+cli.add_command(plan)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="dermasynth")

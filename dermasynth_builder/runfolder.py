@@ -1,0 +1,136 @@
+"""The run folder: file names, JSONL reading and writing, and atomic updates of ``run.json``.
+
+Every step talks to the others only through these files, so any step can be re-run alone.
+Writers are append-only (with a flush per line) or write a temp file and ``os.replace`` it, so a
+``kill -9`` leaves either the old file, the new file, or a torn last line that readers skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+RUN_JSON = "run.json"
+RECORDS = "records.jsonl"
+SKIPPED = "skipped.jsonl"
+REQUESTS = "requests.jsonl"
+RESPONSES = "responses.jsonl"
+FAILURES = "failures.jsonl"
+PAIRS = "pairs.jsonl"
+REJECTED = "rejected.jsonl"
+
+
+class RunFolderError(Exception):
+    """The run folder is missing a file a step needs, or holds something else."""
+
+
+def dumps(obj: Any) -> str:
+    """One canonical JSON line: sorted keys and no spaces, so equal inputs give equal bytes."""
+    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield the complete JSON lines of ``path``; a torn last line (a killed writer) is skipped."""
+    if not path.exists():
+        return
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if not raw.endswith(b"\n"):
+                return  # torn tail: the writer died mid-line
+            try:
+                yield json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+
+
+def repair_tail(path: Path) -> None:
+    """Cut a torn last line so that appends start on a fresh line."""
+    if not path.exists():
+        return
+    with open(path, "rb+") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        if size == 0:
+            return
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return
+        # walk back to the last newline
+        pos = size - 1
+        chunk = 4096
+        while pos > 0:
+            start = max(0, pos - chunk)
+            fh.seek(start)
+            data = fh.read(pos - start)
+            idx = data.rfind(b"\n")
+            if idx >= 0:
+                fh.truncate(start + idx + 1)
+                return
+            pos = start
+        fh.truncate(0)
+
+
+class JsonlAppender:
+    """Append-only JSONL writer that flushes (and optionally fsyncs) every line."""
+
+    def __init__(self, path: Path, fsync: bool = False):
+        repair_tail(path)
+        self.path = path
+        self.fsync = fsync
+        self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def write(self, obj: dict[str, Any]) -> None:
+        self._fh.write(dumps(obj) + "\n")
+        self._fh.flush()
+        if self.fsync:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
+    """Stream ``rows`` to a temp file and move it into place; returns the row count."""
+    tmp = path.with_name(path.name + ".tmp")
+    count = 0
+    with open(tmp, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(dumps(row) + "\n")
+            count += 1
+    os.replace(tmp, path)
+    return count
+
+
+def write_json_atomic(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(obj, fh, ensure_ascii=False, indent=2, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, path)
+
+
+def read_run(run: Path) -> dict[str, Any]:
+    path = run / RUN_JSON
+    if not path.is_file():
+        raise RunFolderError(
+            f"{run} is not a run folder: {RUN_JSON} not found (run `dermasynth plan`)"
+        )
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def update_run(run: Path, **sections: Any) -> dict[str, Any]:
+    """Merge top-level ``sections`` into ``run.json`` atomically and return the new content."""
+    data = read_run(run)
+    data.update(sections)
+    write_json_atomic(run / RUN_JSON, data)
+    return data

@@ -1,0 +1,150 @@
+"""SCIN (Google, 2024): 10,407 consumer photos from 5,033 US cases, up to three images per case.
+
+ROOT is a mirror of the public bucket: ``dataset/scin_cases.csv``, ``dataset/scin_labels.csv`` and
+``dataset/images/<int64>.png``. ``image_N_path`` values are bucket-relative
+(``dataset/images/...``), so they are resolved against ROOT and must stay inside it. Labels are
+Python literals, parsed with ``ast.literal_eval`` (never ``eval``).
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import os
+import posixpath
+from collections.abc import Iterator
+from pathlib import Path
+
+from ..records import Skip
+from . import register
+from .base import Candidate, Row, Source, bad_row, load_csv, readable
+
+CASES = "dataset/scin_cases.csv"
+LABELS = "dataset/scin_labels.csv"
+SENTINELS = ("AGE_UNKNOWN", "UNKNOWN", "OTHER_OR_UNSPECIFIED", "NONE_IDENTIFIED")
+IGNORED = {"no relevant experience", "no relevant symptoms"}
+
+
+@register
+class Scin(Source):
+    name = "scin"
+    title = "SCIN"
+    license = "SCIN Data Use License"
+    attribution = (
+        "SCIN (Skin Condition Image Network), Google Research and Stanford Medicine "
+        "(Ward et al., 2024); no attempt to re-identify data subjects is permitted"
+    )
+    citation = (
+        "Ward A., Li J., Wang J. et al. Crowdsourcing Dermatology Images with Google Search Ads: "
+        "Creating a Real-World Skin Condition Dataset. arXiv:2402.18545 (2024)"
+    )
+    homepage = "https://github.com/google-research-datasets/scin"
+    layout = "dataset/scin_cases.csv, dataset/scin_labels.csv, dataset/images/*.png (bucket mirror)"
+    extra_fields = (
+        "age_group",
+        "condition_duration",
+        "related_category",
+        "other_symptoms",
+        "shot_type",
+        "case_id",
+    )
+    image_suffixes = (".png", ".jpg", ".jpeg")
+
+    def candidates(self, root: Path, warnings: list[Skip]) -> Iterator[Candidate | Skip]:
+        cases = load_csv(root / CASES, ("case_id", "image_1_path"))
+        labels: dict[str, Row] = {}
+        for i, values in enumerate(load_csv(root / LABELS, ("case_id",))):
+            row = Row(values, LABELS, i + 2, warnings)
+            case_id = row.text("case_id")
+            if case_id is not None:
+                labels[case_id] = row
+        index: dict[str, str] | None = None
+        for i, values in enumerate(cases):
+            row = Row(values, CASES, i + 2, warnings)
+            case_id = row.text("case_id")
+            if case_id is None:
+                yield bad_row("", "case_id is empty", CASES, row.line)
+                continue
+            row.image_id = case_id
+            label_row = labels.get(case_id)
+            differential = _differential(label_row, case_id) if label_row else {}
+            top = next(iter(differential), None)
+            shared = {
+                "diagnosis": top,
+                "diagnosis_code": top,
+                "differential": differential,
+                "age": None,
+                "sex": row.sex("sex_at_birth"),
+                "fitzpatrick_skin_type": row.fitzpatrick("fitzpatrick_skin_type")
+                or (
+                    label_row.fitzpatrick("dermatologist_fitzpatrick_skin_type_label_1")
+                    if label_row
+                    else None
+                ),
+                "symptoms": _yes(values, "condition_symptoms_"),
+                "textures": _yes(values, "textures_"),
+                "body_parts": _yes(values, "body_parts_"),
+                "group_id": case_id,
+                "case_id": case_id,
+                "age_group": _age_group(row.text("age_group", SENTINELS)),
+                "condition_duration": readable(row.text("condition_duration", SENTINELS)),
+                "related_category": readable(row.text("related_category", SENTINELS)),
+                "other_symptoms": _yes(values, "other_symptoms_"),
+            }
+            for n in (1, 2, 3):
+                raw = row.text(f"image_{n}_path")
+                if raw is None:
+                    continue
+                image_id = posixpath.basename(raw).rsplit(".", 1)[0]
+                rel = posixpath.normpath(raw.replace("\\", "/"))
+                inside = not (rel.startswith("../") or rel == ".." or rel.startswith("/"))
+                if inside and not os.path.isfile(root / rel):
+                    # a mirror without the dataset/ prefix, or images moved: find by name
+                    if index is None:
+                        index = self.image_index(root)
+                    rel = index.get(posixpath.basename(rel), rel)
+                record = self.make_record(
+                    image_id,
+                    rel,
+                    "clinical",
+                    shot_type=readable(row.text(f"image_{n}_shot_type", SENTINELS)),
+                    **copy.deepcopy(shared),
+                )
+                yield Candidate(record, CASES, row.line)
+
+
+def _yes(values: dict[str, str], prefix: str) -> list[str]:
+    """The multi-select answers of one question: columns ``prefix*`` holding ``YES``."""
+    out = []
+    for column, value in values.items():
+        if column.startswith(prefix) and str(value).strip().upper() == "YES":
+            word = column[len(prefix) :].replace("_", " ")
+            if word not in IGNORED:
+                out.append(word)
+    return out
+
+
+def _age_group(value: str | None) -> str | None:
+    if value is None:
+        return None
+    return value.removeprefix("AGE_").replace("_", " ").lower()
+
+
+def _differential(row: Row, case_id: str) -> dict[str, float]:
+    """Parse ``{'Eczema': 0.69, ...}`` safely; sorted by weight, heaviest first."""
+    raw = row.text("weighted_skin_condition_label")
+    if raw is None:
+        return {}
+    row.image_id = case_id
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        row.warn("weighted_skin_condition_label", f"{raw[:60]!r} is not a label dict; ignored")
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(w, (int, float)) and not isinstance(w, bool)
+        for k, w in value.items()
+    ):
+        row.warn("weighted_skin_condition_label", f"{raw[:60]!r} is not a label dict; ignored")
+        return {}
+    return {k: float(w) for k, w in sorted(value.items(), key=lambda kv: (-kv[1], kv[0]))}
