@@ -56,14 +56,14 @@ def make_env(root: Path) -> ImmutableSandboxedEnvironment:
     )
 
 
-def null_record(source: str) -> dict[str, Any]:
-    """Template variables of a record whose every optional field is missing."""
+def empty_record(source: str) -> SourceRecord:
+    """A record of ``source`` whose every optional field is missing."""
     rec = SourceRecord(source, "x", "x.jpg", "clinical", "license", "attribution")
     rec.extra = dict.fromkeys(SOURCES[source].extra_fields)
     for key in ("symptoms_denied", "other_symptoms"):
         if key in rec.extra:
             rec.extra[key] = []
-    return rec.context()
+    return rec
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +152,7 @@ class PromptKit:
                 f"a {source} record has: {', '.join(sorted(record_fields(source)))}"
             )
         try:
-            template.render(null_record(source))
+            template.render(empty_record(source).context())
         except Exception as exc:  # noqa: BLE001 - any failure here is a template bug
             raise TemplateError(
                 f"{self.root / rel}: fails on a record with no optional fields: {exc}"
