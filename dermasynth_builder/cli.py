@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from . import __version__
+from .commands.generate import generate
 from .commands.plan import plan
 from .commands.sources import sources
 
@@ -25,6 +26,7 @@ def cli() -> None:
 
 cli.add_command(sources)
 cli.add_command(plan)
+cli.add_command(generate)
 
 
 def main() -> None:

@@ -7,6 +7,8 @@ downloads that real collections contain (SCIN warns of truncated files).
 
 from __future__ import annotations
 
+import io
+import math
 import os
 import warnings
 from pathlib import Path
@@ -70,3 +72,31 @@ def index_files(root: Path, suffixes: tuple[str, ...]) -> dict[str, str]:
             found.setdefault(name, rel)
             found.setdefault(os.path.splitext(name)[0], rel)
     return found
+
+
+def image_tokens(width: int, height: int) -> int:
+    """Gemini 2.x input tokens for one image: 258 when both sides are <= 384 px, else 258 per
+    768x768 tile. Used to reserve tokens before a call and to price dry runs."""
+    if width <= 384 and height <= 384:
+        return 258
+    return 258 * math.ceil(width / 768) * math.ceil(height / 768)
+
+
+def prepare_image(
+    path: str | os.PathLike[str], max_side: int = 768, quality: int = 90
+) -> tuple[bytes, int, int]:
+    """Load an image for upload: RGB (alpha flattened on white), longest side at most
+    ``max_side`` (768 px is one Gemini tile), encoded as JPEG. Returns (bytes, width, height)."""
+    with Image.open(path) as im:
+        im.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced scale, much faster
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            rgba = im.convert("RGBA")
+            rgb = Image.new("RGB", rgba.size, (255, 255, 255))
+            rgb.paste(rgba, mask=rgba.getchannel("A"))
+        else:
+            rgb = im.convert("RGB")
+    if max(rgb.size) > max_side:
+        rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG", quality=quality)
+    return buf.getvalue(), rgb.width, rgb.height

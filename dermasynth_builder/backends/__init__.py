@@ -1,0 +1,55 @@
+"""Model backends, registered by name; ``make_backend`` builds one from the generate options."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .base import (
+    Answer,
+    Backend,
+    BackendConfigError,
+    Call,
+    CallResult,
+    ContentError,
+    FinalError,
+    TransientError,
+    Usage,
+)
+
+
+def _gemini(system: str, options: dict[str, Any]) -> Backend:
+    from .gemini import GeminiBackend
+
+    return GeminiBackend(
+        options["model"], system, temperature=options["temperature"], seed=options["seed"],
+        max_output_tokens=options["max_output_tokens"], timeout_s=options["timeout"],
+    )  # fmt: skip
+
+
+def _offline(system: str, options: dict[str, Any]) -> Backend:
+    from .offline import OfflineBackend
+
+    return OfflineBackend(system, priced_as=options["model"])
+
+
+BACKENDS: dict[str, Callable[[str, dict[str, Any]], Backend]] = {
+    "gemini": _gemini,
+    "offline": _offline,
+}
+
+
+def make_backend(name: str, system: str, options: dict[str, Any]) -> Backend:
+    try:
+        factory = BACKENDS[name]
+    except KeyError:
+        raise BackendConfigError(
+            f"unknown backend {name!r}; known: {', '.join(BACKENDS)}"
+        ) from None
+    return factory(system, options)
+
+
+__all__ = [
+    "BACKENDS", "Answer", "Backend", "BackendConfigError", "Call", "CallResult", "ContentError",
+    "FinalError", "TransientError", "Usage", "make_backend",
+]  # fmt: skip

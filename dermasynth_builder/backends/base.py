@@ -1,0 +1,174 @@
+"""What every backend shares: the call it answers, the result it returns, the three kinds of error
+the engine retries differently, and the response schema that pins one answer per question.
+
+A call is one image with one or more planned requests. Answers map back to requests by the
+schema's property names (``q1``, ``q2``, ...), never by trusting the model to echo an id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from ..images import image_tokens, prepare_image
+from ..records import SourceRecord
+
+
+class TransientError(Exception):
+    """Worth retrying after a pause: 429, 5xx, timeouts, dropped connections."""
+
+    def __init__(self, message: str, retry_after: float | None = None, rate_limited: bool = False):
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.rate_limited = rate_limited
+
+
+class ContentError(Exception):
+    """The model answered but not usably (cut off, empty, JSON failing the schema): retry a few
+    times, then fail with this reason."""
+
+
+class FinalError(Exception):
+    """Retrying cannot help (safety block, 400, bad key): fail the requests with this reason."""
+
+
+class BackendConfigError(Exception):
+    """The backend cannot start (no API key, unknown option): a one-line message for the user."""
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    thoughts_tokens: int = 0
+    image_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.prompt_tokens + self.output_tokens + self.thoughts_tokens
+
+
+@dataclass(slots=True)
+class Answer:
+    answer: str
+    question: str | None = None  # set when the model wrote its own question (self-instruct)
+
+
+@dataclass(slots=True)
+class CallResult:
+    answers: list[Answer]
+    model: str
+    usage: Usage
+    finish_reason: str = "STOP"
+
+
+@dataclass(slots=True)
+class Call:
+    """One image and the planned requests answered together in one model call."""
+
+    call_id: str
+    image_path: Path
+    requests: list[dict[str, Any]]
+    prompt: str = ""
+    record: SourceRecord | None = None
+    max_image_side: int = 768
+    _image: tuple[bytes, int, int] | None = field(default=None, repr=False)
+
+    @property
+    def keys(self) -> list[str]:
+        return [f"q{i + 1}" for i in range(len(self.requests))]
+
+    async def image(self) -> tuple[bytes, int, int]:
+        """The upload-ready JPEG (prepared once per call, off the event loop)."""
+        if self._image is None:
+            self._image = await asyncio.to_thread(
+                prepare_image, self.image_path, self.max_image_side
+            )
+        return self._image
+
+    def questions(self) -> list[dict[str, Any]]:
+        return [
+            {"key": key, "question": r["question"], "self_instruct": bool(r.get("self_instruct")),
+             "task": r["task"]}
+            for key, r in zip(self.keys, self.requests, strict=True)
+        ]  # fmt: skip
+
+
+class PlainAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    answer: str
+
+
+class SelfInstructAnswer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str
+    answer: str
+
+
+@functools.lru_cache(maxsize=256)
+def response_model(self_instruct: tuple[bool, ...]) -> type[BaseModel]:
+    """A pydantic model with one required property per question: q1, q2, ... in order."""
+    fields: dict[str, Any] = {
+        f"q{i + 1}": (SelfInstructAnswer if si else PlainAnswer, ...)
+        for i, si in enumerate(self_instruct)
+    }
+    return create_model(
+        f"Answers{len(self_instruct)}", __config__=ConfigDict(extra="forbid"), **fields
+    )
+
+
+def model_for(call: Call) -> type[BaseModel]:
+    return response_model(tuple(bool(r.get("self_instruct")) for r in call.requests))
+
+
+def parse_answers(call: Call, text: str | None) -> list[Answer]:
+    """Validate the model's JSON against the call's schema; a ContentError says what failed."""
+    if not text or not text.strip():
+        raise ContentError("empty answer")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ContentError(f"invalid JSON: {exc.msg} at char {exc.pos}") from None
+    try:
+        parsed = model_for(call).model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"]))
+        raise ContentError(f"JSON fails the schema: {where}: {first['msg']}") from None
+    answers = []
+    for key in call.keys:
+        item = getattr(parsed, key)
+        answer = item.answer.strip()
+        question = getattr(item, "question", None)
+        if not answer or (question is not None and not question.strip()):
+            raise ContentError(f"empty answer for {key}")
+        answers.append(Answer(answer, question.strip() if question else None))
+    return answers
+
+
+def estimate_text_tokens(text: str) -> int:
+    return max(1, len(text) // 4)
+
+
+class Backend:
+    """A model behind an async ``generate``; subclasses set ``name`` and implement it."""
+
+    name: ClassVar[str]
+    model: str
+
+    async def generate(self, call: Call) -> CallResult:
+        raise NotImplementedError
+
+    def estimate_tokens(self, call: Call, max_output_tokens: int) -> int:
+        """A generous token estimate for the TPM limiter, settled with real usage after."""
+        size = call.max_image_side
+        return image_tokens(size, size) + estimate_text_tokens(call.prompt) + max_output_tokens // 2
+
+    async def aclose(self) -> None:
+        return None

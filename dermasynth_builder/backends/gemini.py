@@ -1,0 +1,175 @@
+"""Gemini through the official ``google-genai`` SDK (async client).
+
+The SDK's own retries stay off: it ignores the server's retry delay and never retries a dropped
+connection, so the engine owns retries and this module only classifies what happened. The SDK
+reads ``GEMINI_API_KEY`` / ``GOOGLE_API_KEY`` and ``GOOGLE_GEMINI_BASE_URL`` itself; the key is
+never stored, logged or written by this package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from typing import Any
+
+from .base import (
+    Answer,
+    Backend,
+    BackendConfigError,
+    Call,
+    CallResult,
+    ContentError,
+    FinalError,
+    TransientError,
+    Usage,
+    model_for,
+    parse_answers,
+)
+
+RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+# Finish reasons that retrying the same prompt will not fix.
+FINAL_FINISH = frozenset(
+    "SAFETY RECITATION BLOCKLIST PROHIBITED_CONTENT SPII IMAGE_SAFETY IMAGE_PROHIBITED_CONTENT "
+    "IMAGE_RECITATION LANGUAGE MODEL_ARMOR".split()
+)
+KEY_HELP = (
+    "no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), e.g. `export GEMINI_API_KEY=...`; "
+    "get one at https://aistudio.google.com/apikey, or use --backend offline for a dry run"
+)
+
+
+def retry_delay(exc: Any) -> float | None:
+    """The server's requested pause: a Retry-After header or a google.rpc.RetryInfo detail."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is not None:
+        value = headers.get("retry-after")
+        if value:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                pass
+    details = getattr(exc, "details", None)
+    if isinstance(details, dict):
+        for item in (details.get("error") or {}).get("details") or []:
+            delay = item.get("retryDelay") if isinstance(item, dict) else None
+            match = re.fullmatch(r"([\d.]+)s", str(delay or ""))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def is_transport_error(exc: BaseException) -> bool:
+    """Connection resets, protocol errors and timeouts from whichever HTTP stack the SDK uses."""
+    module = type(exc).__module__ or ""
+    return module.startswith(("httpx", "httpcore", "aiohttp", "anyio")) or isinstance(
+        exc, (ConnectionError, TimeoutError, OSError)
+    )
+
+
+class GeminiBackend(Backend):
+    name = "gemini"
+
+    def __init__(self, model: str, system: str, *, temperature: float = 0.4, seed: int | None = 0,
+                 max_output_tokens: int = 2048, timeout_s: float = 120.0):  # fmt: skip
+        if not (os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")):
+            raise BackendConfigError(KEY_HELP)
+        from google import genai
+        from google.genai import types
+
+        self._types = types
+        self.model = model
+        self.system = system
+        self.max_output_tokens = max_output_tokens
+        self.temperature = temperature
+        self.seed = seed
+        # SDK retries off (attempts=1); its timeout backs up the engine's per-call timeout.
+        options = types.HttpOptions(
+            timeout=int(timeout_s * 1000), retry_options=types.HttpRetryOptions(attempts=1)
+        )
+        self._client = genai.Client(http_options=options)
+
+    async def generate(self, call: Call) -> CallResult:
+        from google.genai import errors
+
+        types = self._types
+        data, _, _ = await call.image()
+        config = types.GenerateContentConfig(
+            system_instruction=self.system,
+            response_mime_type="application/json",
+            response_schema=model_for(call),
+            temperature=self.temperature,
+            seed=self.seed,
+            max_output_tokens=self.max_output_tokens,
+        )
+        contents = [types.Part.from_bytes(data=data, mime_type="image/jpeg"), call.prompt]
+        try:
+            response = await self._client.aio.models.generate_content(
+                model=self.model, contents=contents, config=config
+            )
+        except errors.APIError as exc:
+            code = int(getattr(exc, "code", 0) or 0)
+            message = f"HTTP {code} {getattr(exc, 'status', '') or ''}: {_short(exc)}".strip()
+            if code in RETRYABLE_STATUS:
+                raise TransientError(message, retry_delay(exc), rate_limited=code == 429) from None
+            raise FinalError(message) from None
+        except json.JSONDecodeError as exc:
+            raise TransientError(f"non-JSON response from server: {exc.msg}") from None
+        except Exception as exc:
+            if is_transport_error(exc):
+                raise TransientError(f"{type(exc).__name__}: {exc}".strip(": ")) from None
+            raise
+        return self._result(call, response)
+
+    def _result(self, call: Call, response: Any) -> CallResult:
+        usage = _usage(response)
+        model = getattr(response, "model_version", None) or self.model
+        feedback = getattr(response, "prompt_feedback", None)
+        block = getattr(feedback, "block_reason", None)
+        if block:
+            raise FinalError(f"prompt blocked: {_enum(block)}")
+        candidates = getattr(response, "candidates", None) or []
+        if not candidates:
+            raise ContentError("no candidates in the response")
+        finish = _enum(getattr(candidates[0], "finish_reason", None)) or "STOP"
+        if finish in FINAL_FINISH:
+            raise FinalError(f"finish reason {finish}")
+        if finish == "MAX_TOKENS":
+            raise ContentError(
+                f"finish reason MAX_TOKENS (max_output_tokens={self.max_output_tokens})"
+            )
+        answers: list[Answer] = parse_answers(call, response.text)
+        return CallResult(answers, str(model), usage, finish)
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(Exception):  # closing is best effort
+            await self._client.aio.aclose()
+
+
+def _usage(response: Any) -> Usage:
+    meta = getattr(response, "usage_metadata", None)
+    if meta is None:
+        return Usage()
+    image = 0
+    for detail in getattr(meta, "prompt_tokens_details", None) or []:
+        if _enum(getattr(detail, "modality", None)) == "IMAGE":
+            image += int(getattr(detail, "token_count", 0) or 0)
+    return Usage(
+        prompt_tokens=int(meta.prompt_token_count or 0),
+        output_tokens=int(meta.candidates_token_count or 0),
+        thoughts_tokens=int(getattr(meta, "thoughts_token_count", 0) or 0),
+        image_tokens=image,
+    )
+
+
+def _enum(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(getattr(value, "value", value)).rsplit(".", 1)[-1]
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = getattr(exc, "message", None) or str(exc)
+    return str(text).replace("\n", " ")[:limit]

@@ -1,0 +1,186 @@
+"""``dermasynth generate``: answer the planned requests with a model, resumably."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+from pydantic import ValidationError
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ..backends import BACKENDS, BackendConfigError
+from ..engine import Engine, GenerateOptions
+from ..engine import Progress as Counters
+from ..runfolder import RunFolderError
+from .common import UsageFailure, err, out
+
+
+@click.command()
+@click.argument("run", type=click.Path(path_type=Path))
+@click.option(
+    "--backend",
+    type=click.Choice(list(BACKENDS)),
+    default="gemini",
+    show_default=True,
+    help="gemini: Google's API via google-genai; offline: deterministic answers from "
+    "the metadata, no network (dry runs, demo, tests).",
+)
+@click.option(
+    "--model",
+    default="gemini-2.0-flash",
+    show_default=True,
+    help="Model name (for offline: the model whose prices the dry run estimates).",
+)
+@click.option("--rpm", type=float, help="Requests-per-minute limit (your quota).")
+@click.option("--tpm", type=float, help="Tokens-per-minute limit (your quota).")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="Calls in flight at once.",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="Attempts per call before its requests go to failures.jsonl.",
+)
+@click.option(
+    "--retry-failed", is_flag=True, help="Give the requests in failures.jsonl another round."
+)
+@click.option(
+    "--one-question-per-request",
+    is_flag=True,
+    help="One call per question, as the paper did (default: one call per image).",
+)
+@click.option(
+    "--max-image-side",
+    type=click.IntRange(min=64),
+    default=768,
+    show_default=True,
+    help="Downscale images to this longest side before upload (768 px = one tile).",
+)
+@click.option("--temperature", type=float, default=0.4, show_default=True)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Sampling seed sent to the model."
+)
+@click.option("--max-output-tokens", type=click.IntRange(min=16), default=2048, show_default=True)
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per call.")
+@click.option(
+    "--retry-base-delay",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="First backoff delay in seconds (doubles per retry, with jitter).",
+)
+@click.option(
+    "--prices",
+    type=click.Path(exists=True, path_type=Path),
+    help="A YAML price table (USD per 1M tokens) instead of the bundled one.",
+)
+def generate(run: Path, **kwargs: object) -> None:
+    """Generate answers for RUN/requests.jsonl into RUN/responses.jsonl and RUN/failures.jsonl.
+
+    Safe to stop and restart at any time (even kill -9): it re-reads what is done and does
+    only the rest. Every planned request ends in exactly one of the two files. The API key
+    comes from GEMINI_API_KEY or GOOGLE_API_KEY (GOOGLE_GEMINI_BASE_URL changes the endpoint)
+    and is never printed or written. Exit code 1 if any request failed.
+
+    \b
+    Examples:
+      dermasynth generate runs/first --rpm 2000 --tpm 4000000
+      dermasynth generate runs/first --backend offline      # dry run: tokens and cost
+    """
+    try:
+        options = GenerateOptions(**kwargs)
+        engine = Engine(run, options, on_progress=None)
+    except (ValidationError, BackendConfigError, RunFolderError) as exc:
+        raise UsageFailure(_one_line(exc)) from None
+    started = time.monotonic()
+    with _live(engine) as update:
+        engine.on_progress = update
+        try:
+            counters = engine.run_sync(finish=False)
+        except KeyboardInterrupt:
+            err.print("interrupted: finished requests are saved; rerun the same command to resume")
+            sys.exit(130)
+    summary = _summary(engine, counters, time.monotonic() - started)
+    if summary["counts"]["failures"]:
+        sys.exit(1)
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        return f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}"
+    return str(exc)
+
+
+class _live:
+    """The progress bar: done/total, pairs/min, tokens, failures, estimated cost, ETA."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.progress = Progress(
+            TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"), TimeRemainingColumn(),
+            console=err, transient=False, disable=not err.is_terminal,
+        )  # fmt: skip
+        self.last = 0.0
+
+    def __enter__(self):
+        self.progress.start()
+        self.task = self.progress.add_task("gen", total=None, stats="")
+        return self.update
+
+    def update(self, c: Counters) -> None:
+        now = time.monotonic()
+        if now - self.last < 0.2 and c.remaining:
+            return
+        self.last = now
+        minutes = max(1e-9, (now - c.started) / 60)
+        stats = (
+            f"{c.responses / minutes:,.0f} pairs/min  {c.input_tokens + c.output_tokens:,} tok  "
+            f"{c.failures} failed  ${c.cost:,.4f}"
+        )
+        self.progress.update(
+            self.task, total=c.planned, completed=c.planned - c.remaining, stats=stats
+        )
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+
+def _summary(engine: Engine, c: Counters, seconds: float) -> dict:
+    info = engine.finish()
+    table = Table(title="generate", title_justify="left", show_header=False)
+    rows = [
+        ("planned requests", f"{c.planned:,}"),
+        ("already done before this run", f"{c.done_before:,}"),
+        ("answered now", f"{c.responses:,} in {c.calls:,} calls ({seconds:,.1f} s)"),
+        ("failed now", f"{c.failures:,}"),
+        ("retries", f"{c.transient_retries:,} transient, {c.content_retries:,} content"),
+        ("tokens now", f"{c.input_tokens:,} in, {c.output_tokens:,} out"),
+        (
+            "responses.jsonl / failures.jsonl",
+            f"{info['counts']['responses']:,} / {info['counts']['failures']:,}",
+        ),
+        (
+            "estimated cost of all responses",
+            f"${info['estimated_cost_usd']:,.4f} ({info['priced_as']})",
+        ),
+    ]
+    for reason, n in sorted(c.reasons.items(), key=lambda kv: -kv[1]):
+        rows.append((f"  failed: {reason}", str(n)))
+    for key, value in rows:
+        table.add_row(key, value)
+    out.print(table)
+    left = info["counts"]["planned"] - info["counts"]["responses"] - info["counts"]["failures"]
+    if left:
+        out.print(f"{left:,} requests not finished: rerun to continue")
+    return info

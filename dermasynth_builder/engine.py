@@ -1,0 +1,353 @@
+"""Generate: turn planned requests into responses, with limits, retries and crash-safe resume.
+
+Every planned request id ends in exactly one line of ``responses.jsonl`` or ``failures.jsonl``.
+Lines are appended and flushed as calls complete; on start the engine re-reads both files (a
+torn last line is ignored and redone) and does only what is left, so any number of ``kill -9``
+and restarts neither loses nor repeats a request. The requests planned for one image go in one
+call by default (one upload serves every question, and fewer calls fit under an RPM cap).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .backends import (
+    Backend,
+    Call,
+    CallResult,
+    ContentError,
+    FinalError,
+    TransientError,
+    make_backend,
+)
+from .limits import RateLimiter
+from .paths import templates_dir
+from .pricing import cost, load_prices
+from .prompts import make_env
+from .records import SourceRecord
+from .runfolder import (
+    FAILURES,
+    RECORDS,
+    REQUESTS,
+    RESPONSES,
+    JsonlAppender,
+    RunFolderError,
+    iter_jsonl,
+    read_run,
+    update_run,
+    write_jsonl_atomic,
+)
+
+SECRET_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "HF_TOKEN")
+
+
+class GenerateOptions(BaseModel):
+    """Everything ``dermasynth generate`` can be told; defaults that work for Gemini 2.0 Flash."""
+
+    model_config = ConfigDict(extra="forbid")
+    backend: str = "gemini"
+    model: str = "gemini-2.0-flash"
+    rpm: float | None = Field(default=None, gt=0)
+    tpm: float | None = Field(default=None, gt=0)
+    concurrency: int = Field(default=32, ge=1)
+    max_attempts: int = Field(default=6, ge=1)
+    max_content_attempts: int = Field(default=3, ge=1)
+    retry_failed: bool = False
+    one_question_per_request: bool = False
+    max_image_side: int = Field(default=768, ge=64)
+    temperature: float = Field(default=0.4, ge=0)
+    seed: int | None = 0
+    max_output_tokens: int = Field(default=2048, ge=16)
+    timeout: float = Field(default=120.0, gt=0)
+    retry_base_delay: float = Field(default=1.0, ge=0)
+    retry_max_delay: float = Field(default=60.0, ge=0)
+    prices: Path | None = None
+
+
+@dataclass(slots=True)
+class Progress:
+    """Live counters for the progress bar and the final summary."""
+
+    planned: int = 0
+    done_before: int = 0
+    responses: int = 0
+    failures: int = 0
+    calls: int = 0
+    transient_retries: int = 0
+    content_retries: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def remaining(self) -> int:
+        return self.planned - self.done_before - self.responses - self.failures
+
+
+def redact(text: str) -> str:
+    """Remove any secret from the environment that an error message might echo."""
+    for name in SECRET_ENV:
+        value = os.environ.get(name)
+        if value and len(value) >= 6:
+            text = text.replace(value, "[redacted]")
+    return text
+
+
+def _id(*parts: str) -> str:
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:16]
+
+
+class Engine:
+    """One ``generate`` run over a run folder."""
+
+    def __init__(self, run: Path, options: GenerateOptions, backend: Backend | None = None,
+                 on_progress: Callable[[Progress], None] | None = None):  # fmt: skip
+        self.run = run
+        self.options = options
+        self.info = read_run(run)
+        if not (run / REQUESTS).is_file():
+            raise RunFolderError(f"{run / REQUESTS} not found: run `dermasynth plan` first")
+        options_dict = options.model_dump()
+        self.backend = backend or make_backend(
+            options.backend, self.info.get("system", ""), options_dict
+        )
+        self.prices = load_prices(options.prices)
+        self.priced_model = getattr(self.backend, "priced_as", None) or self.backend.model
+        self.template = make_env(templates_dir()).get_template("request.j2")
+        self.roots = {k: Path(v["root"]) for k, v in self.info["plan"]["sources"].items()}
+        self.progress = Progress()
+        self.on_progress = on_progress or (lambda p: None)
+        self.rpm = RateLimiter(options.rpm)
+        self.tpm = RateLimiter(options.tpm)
+        self.rng = random.Random()
+
+    # -- planning the calls --------------------------------------------------------------
+    def pending_calls(self) -> list[Call]:
+        """The calls still to make: planned ids not yet in responses (or failures)."""
+        done = {row["id"] for row in iter_jsonl(self.run / RESPONSES)}
+        failed = {row["id"] for row in iter_jsonl(self.run / FAILURES)} - done
+        if self.options.retry_failed and failed:
+            # drop the failures being retried first, atomically, so no id ends up in both files
+            keep = [row for row in iter_jsonl(self.run / FAILURES) if row["id"] not in failed]
+            write_jsonl_atomic(self.run / FAILURES, keep)
+            failed = set()
+        finished = done | failed
+        records = self._records()
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        planned = 0
+        for req in iter_jsonl(self.run / REQUESTS):
+            planned += 1
+            if req["id"] in finished:
+                continue
+            key = (req["source"], req["image_id"])
+            if self.options.one_question_per_request:
+                key = (*key, req["id"])  # type: ignore[assignment]
+            groups.setdefault(key, []).append(req)
+        self.progress.planned = planned
+        self.progress.done_before = len(finished)
+        calls = []
+        for key, requests in groups.items():
+            source, image_id = key[0], key[1]
+            call = Call(
+                call_id=_id(*(r["id"] for r in requests)),
+                image_path=self.roots[source] / requests[0]["image_path"],
+                requests=requests,
+                record=records.get((source, image_id)),
+                max_image_side=self.options.max_image_side,
+            )
+            call.prompt = self.template.render(
+                context=requests[0]["context"], questions=call.questions()
+            )
+            calls.append(call)
+        return calls
+
+    def _records(self) -> dict[tuple[str, str], SourceRecord]:
+        if self.options.backend != "offline":
+            return {}
+        return {
+            (row["source"], row["image_id"]): SourceRecord.from_dict(row)
+            for row in iter_jsonl(self.run / RECORDS)
+        }
+
+    # -- running ---------------------------------------------------------------------------
+    async def run_async(self, finish: bool = True) -> Progress:
+        calls = self.pending_calls()
+        self.on_progress(self.progress)
+        in_flight = asyncio.Semaphore(self.options.concurrency)
+        window = asyncio.Semaphore(self.options.concurrency * 4)  # bounds tasks, not calls
+        with (
+            JsonlAppender(self.run / RESPONSES) as responses,
+            JsonlAppender(self.run / FAILURES) as failures,
+        ):
+            self._responses, self._failures = responses, failures
+            tasks: set[asyncio.Task] = set()
+            try:
+                for call in calls:
+                    await window.acquire()
+                    task = asyncio.create_task(self._do_call(call, in_flight))
+                    task.add_done_callback(lambda t: window.release())
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
+                while tasks:
+                    await asyncio.gather(*list(tasks))
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await self.backend.aclose()
+        if finish:
+            self.finish()
+        return self.progress
+
+    def run_sync(self, finish: bool = True) -> Progress:
+        return asyncio.run(self.run_async(finish))
+
+    async def _do_call(self, call: Call, in_flight: asyncio.Semaphore) -> None:
+        attempt = content_failures = 0
+        options = self.options
+        while True:
+            attempt += 1
+            estimate = self.backend.estimate_tokens(call, options.max_output_tokens)
+            await self.rpm.acquire(1)
+            await self.tpm.acquire(estimate)
+            started = time.monotonic()
+            try:
+                async with in_flight:
+                    result = await asyncio.wait_for(self.backend.generate(call), options.timeout)
+            except (asyncio.TimeoutError, TimeoutError):
+                error: Exception = TransientError(
+                    f"no answer within {options.timeout:g} s (timeout)"
+                )
+            except (TransientError, ContentError, FinalError) as exc:
+                error = exc
+            except Exception as exc:  # noqa: BLE001 - an unexpected bug must fail its requests, not the run
+                error = FinalError(f"unexpected {type(exc).__name__}: {exc}")
+            else:
+                self.tpm.settle(estimate, result.usage.total)
+                self._write_success(call, result, attempt, time.monotonic() - started)
+                return
+            self.tpm.settle(estimate, 0 if isinstance(error, TransientError) else estimate)
+            if isinstance(error, FinalError):
+                return self._write_failure(call, "final", str(error), attempt)
+            if isinstance(error, ContentError):
+                content_failures += 1
+                if (
+                    content_failures >= options.max_content_attempts
+                    or attempt >= options.max_attempts
+                ):
+                    return self._write_failure(call, "content", str(error), attempt)
+                self.progress.content_retries += 1
+                await asyncio.sleep(min(options.retry_base_delay, 1.0) * self.rng.uniform(0.5, 1.0))
+                continue
+            if attempt >= options.max_attempts:
+                return self._write_failure(call, "transient", str(error), attempt)
+            self.progress.transient_retries += 1
+            await asyncio.sleep(self._backoff(attempt, getattr(error, "retry_after", None)))
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Exponential backoff with jitter; never shorter than the server's requested delay."""
+        base = self.options.retry_base_delay * 2 ** (attempt - 1)
+        delay = min(self.options.retry_max_delay, base) * self.rng.uniform(0.5, 1.5)
+        if retry_after is not None:
+            delay = max(delay, retry_after + self.rng.uniform(0, 0.25 * max(retry_after, 0.1)))
+        return delay
+
+    def _write_success(self, call: Call, result: CallResult, attempts: int, latency: float) -> None:
+        n = len(call.requests)
+        usage = result.usage
+        shares = {
+            "input_tokens": _split(usage.prompt_tokens, n),
+            "output_tokens": _split(usage.output_tokens + usage.thoughts_tokens, n),
+            "image_tokens": _split(usage.image_tokens, n),
+        }
+        for i, (req, answer) in enumerate(zip(call.requests, result.answers, strict=True)):
+            self._responses.write({
+                "id": req["id"], "source": req["source"], "image_id": req["image_id"],
+                "question_type": req["question_type"], "bank": req.get("bank"), "task": req["task"],
+                "self_instruct": bool(req.get("self_instruct")), "instruction": req["question"],
+                "question": answer.question if answer.question else req["question"],
+                "answer": answer.answer, "model": result.model, "backend": self.backend.name,
+                "finish_reason": result.finish_reason, "call_id": call.call_id, "call_size": n,
+                "attempts": attempts, "latency_s": round(latency, 3),
+                "usage": {k: v[i] for k, v in shares.items()},
+            })  # fmt: skip
+        p = self.progress
+        p.responses += n
+        p.calls += 1
+        p.input_tokens += usage.prompt_tokens
+        p.output_tokens += usage.output_tokens + usage.thoughts_tokens
+        p.cost += cost(self.prices, self.priced_model, usage.prompt_tokens,
+                       usage.output_tokens + usage.thoughts_tokens) or 0.0  # fmt: skip
+        self.on_progress(p)
+
+    def _write_failure(self, call: Call, kind: str, reason: str, attempts: int) -> None:
+        reason = redact(reason)
+        for req in call.requests:
+            self._failures.write({
+                "id": req["id"], "source": req["source"], "image_id": req["image_id"],
+                "question_type": req["question_type"], "task": req["task"], "kind": kind,
+                "reason": reason, "attempts": attempts, "backend": self.backend.name,
+                "model": self.backend.model,
+            })  # fmt: skip
+        p = self.progress
+        p.failures += len(call.requests)
+        label = f"{kind}: {reason.split(':')[0]}"
+        p.reasons[label] = p.reasons.get(label, 0) + len(call.requests)
+        self.on_progress(p)
+
+    def finish(self) -> dict[str, Any]:
+        """Recount everything from the files and record usage and cost in run.json."""
+        usage: dict[str, dict[str, int]] = {}
+        calls: set[str] = set()
+        responses = 0
+        for row in iter_jsonl(self.run / RESPONSES):
+            responses += 1
+            calls.add(row["call_id"])
+            total = usage.setdefault(
+                row["model"], {"input_tokens": 0, "output_tokens": 0, "image_tokens": 0}
+            )
+            for key in total:
+                total[key] += int(row["usage"].get(key, 0))
+        failures = sum(1 for _ in iter_jsonl(self.run / FAILURES))
+        estimated = 0.0
+        for model, total in usage.items():
+            priced = self.priced_model if model == "offline" else model
+            estimated += (
+                cost(self.prices, priced, total["input_tokens"], total["output_tokens"]) or 0.0
+            )
+        summary = {
+            "backend": self.backend.name,
+            "model": self.backend.model,
+            "priced_as": self.priced_model,
+            "options": self.options.model_dump(mode="json", exclude={"prices"}),
+            "request_template": hashlib.sha256(
+                (templates_dir() / "request.j2").read_bytes()
+            ).hexdigest(),
+            "counts": {
+                "planned": self.progress.planned,
+                "responses": responses,
+                "failures": failures,
+                "calls": len(calls),
+            },  # fmt: skip
+            "usage": usage,
+            "estimated_cost_usd": round(estimated, 6),
+        }
+        update_run(self.run, generation=summary)
+        return summary
+
+
+def _split(total: int, n: int) -> list[int]:
+    """Split a call's usage over its n requests; the shares add up exactly."""
+    base, extra = divmod(int(total), n)
+    return [base + (1 if i < extra else 0) for i in range(n)]
