@@ -27,11 +27,8 @@ class FakeBackend(Backend):
 
     async def generate(self, call: Call) -> CallResult:
         self.history.append(call)
-        mine = self.per_image.get(call.requests[0]["image_id"])
-        if mine:
-            outcome = mine.popleft()
-        else:
-            outcome = self.queue.popleft() if self.queue else "ok"
+        queue = self.per_image.get(call.requests[0]["image_id"]) or self.queue
+        outcome = queue.popleft() if queue else "ok"
         if outcome == "hang":
             await asyncio.sleep(3600)
         if isinstance(outcome, Exception):
