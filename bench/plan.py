@@ -19,8 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import scale  # noqa: E402
+from dermasynth_builder.testing import scale
 
 LIMIT_S, LIMIT_RSS = 60.0, 1 << 30
 

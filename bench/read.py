@@ -10,17 +10,14 @@ fully decodes each image, side by side on the same files.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import scale  # noqa: E402
-
-from dermasynth_builder.sources import get_source  # noqa: E402
+from dermasynth_builder.sources import get_source
+from dermasynth_builder.testing import scale
 
 
 def main() -> None:

@@ -130,7 +130,7 @@ class Engine:
         self.progress = Progress()
         self.on_progress = on_progress or (lambda p: None)
         self.rpm = RateLimiter(options.rpm)
-        self.tpm = RateLimiter(options.tpm)
+        self.tpm = RateLimiter(options.tpm, burst_seconds=1.0)
         self.rng = random.Random()
 
     # -- planning the calls --------------------------------------------------------------
@@ -219,11 +219,12 @@ class Engine:
         while True:
             attempt += 1
             estimate = self.backend.estimate_tokens(call, options.max_output_tokens)
-            await self.rpm.acquire(1)
-            await self.tpm.acquire(estimate)
-            started = time.monotonic()
             try:
                 async with in_flight:
+                    await call.image()  # prepare first: the limiter should pace arrivals
+                    await self.rpm.acquire(1)
+                    await self.tpm.acquire(estimate)
+                    started = time.monotonic()
                     result = await asyncio.wait_for(self.backend.generate(call), options.timeout)
             except (asyncio.TimeoutError, TimeoutError):
                 error: Exception = TransientError(

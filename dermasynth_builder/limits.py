@@ -1,9 +1,9 @@
 """Requests-per-minute and tokens-per-minute limits as async token buckets.
 
 A call reserves its estimate before it starts and settles with the real usage after, so the
-tokens bucket tracks what the server counts. The bucket holds at most one second of budget and
-refills at ``margin`` (98%) of the limit, so no 60-second window can exceed the quota even
-though requests start at a steady pace: bursts are what earn 429s.
+tokens bucket tracks what the server counts. Buckets refill at ``margin`` (98%) of the limit and
+hold little (one request; one second of tokens), so requests leave at a steady pace and no
+60-second window can exceed the quota: bursts are what earn 429s.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import time
 class RateLimiter:
     """A continuous-refill bucket of ``per_minute`` units; ``None`` means unlimited."""
 
-    def __init__(self, per_minute: float | None, margin: float = 0.98):
+    def __init__(self, per_minute: float | None, margin: float = 0.98, burst_seconds: float = 0.0):
         self.per_minute = per_minute
         self.rate = (per_minute or 0) * margin / 60.0
-        self.capacity = max(1.0, self.rate)  # one second of budget
+        self.capacity = max(1.0, self.rate * burst_seconds)
         self.available = self.capacity
         self.updated = time.monotonic()
         self._lock = asyncio.Lock()

@@ -87,9 +87,12 @@ class Call:
     async def image(self) -> tuple[bytes, int, int]:
         """The upload-ready JPEG (prepared once per call, off the event loop)."""
         if self._image is None:
-            self._image = await asyncio.to_thread(
-                prepare_image, self.image_path, self.max_image_side
-            )
+            try:
+                self._image = await asyncio.to_thread(
+                    prepare_image, self.image_path, self.max_image_side
+                )
+            except OSError as exc:  # deleted or damaged since the plan was made
+                raise FinalError(f"image unreadable: {self.image_path}: {exc}") from None
         return self._image
 
     def questions(self) -> list[dict[str, Any]]:

@@ -1,0 +1,521 @@
+"""A fake Gemini API server that the real google-genai client can talk to.
+
+Tests and benchmarks use it to exercise rate limits, retries, timeouts and crash-safe resume
+without a network or an API key. Stdlib only (plus Pillow for image sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import io
+import json
+import math
+import random
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from PIL import Image
+
+# An optional prefix is kept because the SDK keeps any path in base_url.
+_ROUTE = re.compile(r"^(?:/.*)?/(v1|v1beta)/models/([^/:]+):([A-Za-z]+)$")
+_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ABORTED",
+    429: "RESOURCE_EXHAUSTED",
+    499: "CANCELLED",
+    500: "INTERNAL",
+    501: "NOT_IMPLEMENTED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+_KINDS = set("ok status safety max_tokens blocked bad_json schema_mismatch empty hang drop".split())
+_COUNTERS = "requests ok rpm_429 auth_failed count_tokens".split() + sorted(
+    _KINDS - {"ok", "status"}
+)
+_FORMATS = {
+    "date-time": "2025-01-01T00:00:00Z",
+    "date": "2025-01-01",
+    "time": "00:00:00",
+    "uuid": "00000000-0000-4000-8000-000000000000",
+    "email": "fake@example.com",
+    "uri": "https://example.com/fake",
+}
+_LOREM = (
+    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
+    "incididunt ut labore et dolore magna aliqua"
+).split()
+_LINE = re.compile(r"^\s*(?:[-*]\s*)?([A-Za-z_][\w.-]*)\s*:\s*(.+?)\s*$")
+_SAFETY_RATINGS = [
+    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True},
+    {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
+]
+_Reply = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
+
+
+def _error(code: int, message: str = "", retry_after: float | None = None) -> _Reply:
+    """Build an error in Google's shape; RetryInfo mirrors Retry-After like the real 429s."""
+    err: dict[str, Any] = {
+        "code": code,
+        "message": message or f"Fake Gemini error {code}.",
+        "status": _STATUS.get(code, "UNKNOWN"),
+    }
+    headers: dict[str, str] = {}
+    if retry_after is not None:
+        headers["Retry-After"] = f"{retry_after:g}"
+        err["details"] = [
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after:g}s"}
+        ]
+    return code, {"error": err}, headers
+
+
+def _sentence(name: str, line: str | None, words: int) -> str:
+    """A deterministic answer that names its field, so tests can see what went where."""
+    if line:
+        head = ["Answer", "to:", *line.split()[:8], f"({name})"]
+    else:
+        head = ["Answer", "for", f"{name}:"]
+    start = sum(map(ord, name))
+    filler = [_LOREM[(start + i) % len(_LOREM)] for i in range(max(0, words - len(head)))]
+    return " ".join(head + filler) + "."
+
+
+class _SchemaFaker:
+    """Generate a value that conforms to a Gemini Schema or a standard JSON Schema."""
+
+    def __init__(self, root: dict[str, Any], lines: dict[str, str], words: int) -> None:
+        self.root, self.lines, self.words = root, lines, words
+
+    def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
+        seen = 0
+        while "$ref" in schema and seen < 32:
+            node: Any = self.root
+            for part in schema["$ref"].lstrip("#/").split("/"):
+                node = node[part.replace("~1", "/").replace("~0", "~")]
+            schema, seen = node, seen + 1
+        return schema
+
+    def value(
+        self, schema: Any, name: str = "answer", line: str | None = None, depth: int = 0
+    ) -> Any:
+        if not isinstance(schema, dict) or depth > 12:
+            return None
+        schema = self._resolve(schema)
+        for key in ("anyOf", "oneOf", "allOf", "any_of"):
+            options = [o for o in schema.get(key) or [] if self._type(self._resolve(o)) != "null"]
+            if options:
+                return self.value(options[0], name, line, depth + 1)
+        if "const" in schema:
+            return schema["const"]
+        if schema.get("enum"):
+            return schema["enum"][0]
+        line = self.lines.get(name.lower(), line)
+        kind = self._type(schema)
+        if kind == "object":
+            props: dict[str, Any] = schema.get("properties") or {}
+            order = schema.get("propertyOrdering") or schema.get("property_ordering") or []
+            keys = [k for k in order if k in props] + [k for k in props if k not in order]
+            out = {k: self.value(props[k], k, line, depth + 1) for k in keys}
+            extra = schema.get("additionalProperties")
+            if not props and isinstance(extra, dict):
+                out[f"{name}_key"] = self.value(extra, name, line, depth + 1)
+            return out
+        if kind == "array":
+            lo = int(schema.get("minItems", schema.get("min_items", 0)))
+            hi = schema.get("maxItems", schema.get("max_items"))
+            n = max(lo, 1) if hi is None else min(max(lo, 1), int(hi))
+            head = [self.value(s, name, line, depth + 1) for s in schema.get("prefixItems", [])]
+            item = schema.get("items") or {"type": "string"}
+            return head + [self.value(item, name, line, depth + 1) for _ in range(n - len(head))]
+        if kind in ("integer", "number"):
+            lo, hi = schema.get("minimum"), schema.get("maximum")
+            num = 1.0 if lo is None else max(1.0, float(lo))
+            num = num if hi is None else min(num, float(hi))
+            return int(num) if kind == "integer" else num
+        if kind == "boolean":
+            return True
+        if kind == "null":
+            return None
+        return self._string(schema, name, line)
+
+    def _string(self, schema: dict[str, Any], name: str, line: str | None) -> str:
+        if schema.get("format") in _FORMATS:  # so pydantic datetime/UUID fields still parse
+            return _FORMATS[schema["format"]]
+        text = _sentence(name, line, self.words)
+        lo = int(schema.get("minLength", schema.get("min_length", 0)))
+        hi = schema.get("maxLength", schema.get("max_length"))
+        text = text.ljust(lo, "x")
+        return text[: int(hi)] if hi is not None else text
+
+    @staticmethod
+    def _type(schema: dict[str, Any]) -> str:
+        kind = schema.get("type")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if str(k).lower() != "null"), "null")
+        if kind and str(kind).upper() != "TYPE_UNSPECIFIED":
+            return str(kind).lower()
+        if "properties" in schema:
+            return "object"
+        return "array" if "items" in schema else "string"
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # stop() must not wait for handlers parked on keep-alive sockets
+    request_queue_size = 1024  # the default 5 resets connections under 64 concurrent clients
+    allow_reuse_address = True
+    fake: FakeGemini
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        self.server.fake._track(self.connection, add=False)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        match = _ROUTE.match(self.path.split("?", 1)[0])
+        if not match or match[3] not in ("generateContent", "countTokens"):
+            return self._send(_error(404, f"Fake Gemini does not serve {self.path}."))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = self.server.fake._handle(match[3], match[1], match[2], self.path, headers, raw)
+        if reply is None:  # "drop": vanish without a byte, like a crashed upstream
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._send(reply)
+
+    def do_GET(self) -> None:
+        self._send(_error(404, f"Fake Gemini does not serve {self.path}."))
+
+    do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _send(self, reply: _Reply) -> None:
+        code, body, extra = reply
+        data = json.dumps(body).encode()
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:  # the client gave up (e.g. its timeout fired during a hang)
+            self.close_connection = True
+
+
+class FakeGemini:
+    """Serve generateContent/countTokens on 127.0.0.1 with scripted and random failures."""
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        latency_jitter: float = 0.0,
+        rpm_limit: int | None = None,
+        error_rates: dict[int, float] | None = None,
+        retry_after: float | None = None,
+        seed: int = 0,
+        api_key: str | None = None,
+        answer_words: int = 40,
+        port: int = 0,
+        keep_image_data: bool = True,
+        window_seconds: float = 60.0,
+    ) -> None:
+        self.latency, self.latency_jitter, self.rpm_limit = latency, latency_jitter, rpm_limit
+        self.error_rates = dict(error_rates or {})
+        self.retry_after, self.api_key, self.answer_words = retry_after, api_key, answer_words
+        self.port = port
+        # The rpm window; tests shorten it (e.g. 30 requests per 3 s) to fill it in seconds.
+        self.window_seconds = window_seconds
+        # Long benchmarks should pass False: 100k logged base64 images would fill the RAM.
+        self.keep_image_data = keep_image_data
+        self.url = ""
+        # A Counter so tests can read stats["error_500"] before any 500 happened.
+        self.stats: Counter[str] = Counter(dict.fromkeys(_COUNTERS, 0))
+        self.log: list[dict[str, Any]] = []
+        self._lock = threading.Lock()  # one lock: stats, log, script, rng and the rpm window
+        self._rng = random.Random(seed)
+        self._script: deque[tuple[str, dict[str, Any]]] = deque()
+        self._window: deque[float] = deque()
+        self._ok_times: list[float] = []
+        self._stop = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> FakeGemini:
+        self._stop.clear()
+        self._server = _Server(("127.0.0.1", self.port), _Handler)
+        self._server.fake = self
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop like a crash: hangs wake up and open keep-alive sockets are cut."""
+        self._stop.set()
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> FakeGemini:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            (self._conns.add if add else self._conns.discard)(conn)
+
+    # -- scripting and metrics ---------------------------------------------------------------
+    def enqueue(self, kind: str, **kw: Any) -> None:
+        """Script the next response (FIFO); ``times=n`` queues it n times."""
+        if kind not in _KINDS:
+            raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(_KINDS)}")
+        times = int(kw.pop("times", 1))
+        with self._lock:
+            self._script.extend([(kind, kw)] * times)
+
+    def accepted_per_minute(self) -> float:
+        """Ok responses per minute between the first and last ok (0.0 with fewer than two)."""
+        with self._lock:
+            times = list(self._ok_times)
+        if len(times) < 2:
+            return 0.0
+        span = times[-1] - times[0]
+        return (len(times) - 1) * 60.0 / span if span > 0 else math.inf
+
+    def _bump(self, key: str, entry: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            self.stats[key] += 1
+            if key == "ok":
+                self._ok_times.append(time.monotonic())
+            if entry is not None:
+                entry["outcome"] = key
+
+    # -- request handling --------------------------------------------------------------------
+    def _handle(
+        self, method: str, version: str, model: str, path: str, headers: dict[str, str], raw: bytes
+    ) -> _Reply | None:
+        """Answer one request; None means drop the connection without a response."""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return _error(400, "Invalid JSON payload received.")
+        sizes, unreadable, prompt = _inspect(body, strip=not self.keep_image_data)
+        img_tokens = 258 * (sum(_tiles(w, h) for w, h in sizes) + unreadable)
+        txt_tokens = len(prompt) // 4
+        if method == "countTokens":
+            self._bump("count_tokens")
+            return 200, {"totalTokens": img_tokens + txt_tokens}, {}
+        key = headers.pop("x-goog-api-key", None)
+        entry = {
+            "path": path,
+            "model": model,
+            "api_version": version,
+            "headers": headers,
+            "body": body,
+            "time": time.monotonic(),
+            "image_sizes": sizes,
+        }
+        with self._lock:
+            self.stats["requests"] += 1
+            self.log.append(entry)
+        if self.api_key is not None and key != self.api_key:
+            self._bump("auth_failed", entry)
+            return _error(403, "Method doesn't allow unregistered callers (bad API key).")
+        with self._lock:
+            delay = self.latency + self._rng.uniform(-1.0, 1.0) * self.latency_jitter
+        if self._stop.wait(max(0.0, delay)):
+            return None
+        with self._lock:
+            scripted = self._script.popleft() if self._script else None
+        kind, kw = scripted or self._gate(entry)
+        if kind == "rpm_429":
+            return _error(429, "Resource has been exhausted (fake RPM limit).", kw["wait"])
+        if kind == "status":
+            code = int(kw.get("code", 500))
+            default = self.retry_after if code in (429, 503) else None
+            self._bump(f"error_{code}", entry)
+            return _error(code, kw.get("message", ""), kw.get("retry_after", default))
+        config = body.get("generationConfig") or {}
+        schema = config.get("responseJsonSchema") or config.get("responseSchema")
+        if schema:
+            faker = _SchemaFaker(schema, _question_lines(prompt), self.answer_words)
+            text = json.dumps(faker.value(schema))
+        else:
+            text = _sentence("answer", None, self.answer_words)
+        details = [{"modality": "IMAGE", "tokenCount": img_tokens}] if sizes or unreadable else []
+        usage = {
+            "promptTokenCount": img_tokens + txt_tokens,
+            "promptTokensDetails": [*details, {"modality": "TEXT", "tokenCount": txt_tokens}],
+        }
+        meta = {"modelVersion": model, "responseId": f"fake-{uuid.uuid4().hex[:20]}"}
+
+        def answer(out: str | None, finish: str = "STOP") -> _Reply:
+            cand: dict[str, Any] = {"finishReason": finish, "index": 0}
+            if out is None:
+                cand["safetyRatings"] = _SAFETY_RATINGS
+            else:
+                cand["content"] = {"role": "model", "parts": [{"text": out}]}
+            n_out = len(out or "") // 4
+            totals = {
+                "candidatesTokenCount": n_out,
+                "totalTokenCount": img_tokens + txt_tokens + n_out,
+            }
+            return 200, {"candidates": [cand], "usageMetadata": {**usage, **totals}, **meta}, {}
+
+        if kind == "hang":
+            self._bump("hang", entry)
+            return None if self._stop.wait(float(kw.get("seconds", 30.0))) else answer(text)
+        self._bump(kind, entry)
+        if kind == "drop":
+            return None
+        if kind == "safety":
+            return answer(None, "SAFETY")
+        if kind == "max_tokens":
+            return answer(text[: len(text) // 2], "MAX_TOKENS")
+        if kind == "bad_json":
+            return answer(kw.get("text", f"```json\n{text}\n```"))
+        if kind == "schema_mismatch":
+            return answer(kw.get("text", '{"unexpected": 5}'))
+        if kind == "blocked":
+            feedback = {"blockReason": "PROHIBITED_CONTENT", "safetyRatings": _SAFETY_RATINGS}
+            return 200, {"promptFeedback": feedback, "usageMetadata": usage, **meta}, {}
+        if kind == "empty":
+            return 200, {"candidates": []}, {}
+        return answer(text)  # "ok"
+
+    def _gate(self, entry: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """RPM window then random errors, under one lock so bursts cannot overshoot the limit."""
+        with self._lock:
+            now = time.monotonic()
+            while self._window and self._window[0] <= now - self.window_seconds:
+                self._window.popleft()
+            if self.rpm_limit is not None and len(self._window) >= self.rpm_limit:
+                self.stats["rpm_429"] += 1
+                entry["outcome"] = "rpm_429"
+                wait = self._window[0] + self.window_seconds - now
+                return "rpm_429", {"wait": max(1, math.ceil(wait))}
+            draw = self._rng.random()
+            for code, rate in sorted(self.error_rates.items()):
+                draw -= rate
+                if draw < 0:  # random errors do not take a slot in the rpm window
+                    return "status", {"code": code}
+            self._window.append(now)
+        return "ok", {}
+
+
+def _inspect(body: dict[str, Any], strip: bool) -> tuple[list[tuple[int, int]], int, str]:
+    """Image sizes from inlineData, the count of unreadable images, and all prompt text."""
+    sizes: list[tuple[int, int]] = []
+    unreadable = 0
+    texts: list[str] = []
+    contents = list(body.get("contents") or [])
+    if isinstance(body.get("systemInstruction"), dict):
+        contents.append(body["systemInstruction"])
+    for content in contents:
+        for part in (content or {}).get("parts") or []:
+            if isinstance(part.get("text"), str):
+                texts.append(part["text"])
+            inline = part.get("inlineData") or part.get("inline_data")
+            if not inline:
+                continue
+            data = str(inline.get("data", ""))
+            try:  # the SDK sends URL-safe base64; plain b64decode would corrupt the bytes
+                blob = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+                with Image.open(io.BytesIO(blob)) as img:
+                    sizes.append(img.size)
+            except (binascii.Error, ValueError, OSError):
+                unreadable += 1
+            if strip:
+                inline["data"] = f"<{len(data)} base64 chars>"
+    return sizes, unreadable, "\n".join(texts)
+
+
+def _tiles(width: int, height: int) -> int:
+    """Gemini 2.x: both sides <= 384 px is one tile, else 768 px tiles."""
+    if width <= 384 and height <= 384:
+        return 1
+    return math.ceil(width / 768) * math.ceil(height / 768)
+
+
+def _question_lines(prompt: str) -> dict[str, str]:
+    """Map ``name: text`` lines of the prompt so answers can echo their question."""
+    lines: dict[str, str] = {}
+    for line in prompt.splitlines():
+        match = _LINE.match(line)
+        if match:
+            lines.setdefault(match[1].lower(), match[2])
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve until Ctrl-C, for manual runs against the CLI."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--latency-jitter", type=float, default=0.0)
+    parser.add_argument("--rpm", dest="rpm_limit", type=int, default=None)
+    parser.add_argument(
+        "--error-rate", dest="error_rates", action="append", default=[], metavar="CODE=P"
+    )
+    parser.add_argument("--retry-after", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--api-key", default=None)
+    parser.add_argument("--answer-words", type=int, default=40)
+    kw = vars(parser.parse_args(argv))
+    kw["error_rates"] = {int(c): float(p) for c, p in (i.split("=", 1) for i in kw["error_rates"])}
+    fake = FakeGemini(**kw)
+    with fake:
+        print(f"Fake Gemini listening on {fake.url} (Ctrl-C to stop)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    print(json.dumps(dict(fake.stats), sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
