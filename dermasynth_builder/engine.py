@@ -130,7 +130,7 @@ class Engine:
         self.progress = Progress()
         self.on_progress = on_progress or (lambda p: None)
         self.rpm = RateLimiter(options.rpm)
-        self.tpm = RateLimiter(options.tpm, burst_seconds=1.0)
+        self.tpm = RateLimiter(options.tpm)
         self.rng = random.Random()
 
     # -- planning the calls --------------------------------------------------------------

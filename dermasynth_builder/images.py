@@ -83,7 +83,7 @@ def image_tokens(width: int, height: int) -> int:
 
 
 def prepare_image(
-    path: str | os.PathLike[str], max_side: int = 768, quality: int = 90
+    path: str | os.PathLike[str], max_side: int = 768, quality: int = 85
 ) -> tuple[bytes, int, int]:
     """Load an image for upload: RGB (alpha flattened on white), longest side at most
     ``max_side`` (768 px is one Gemini tile), encoded as JPEG. Returns (bytes, width, height)."""

@@ -2,8 +2,8 @@
 
 A call reserves its estimate before it starts and settles with the real usage after, so the
 tokens bucket tracks what the server counts. Buckets refill at ``margin`` (98%) of the limit and
-hold little (one request; one second of tokens), so requests leave at a steady pace and no
-60-second window can exceed the quota: bursts are what earn 429s.
+hold half of the remaining slack, so requests leave at a steady pace, a late wake-up of the event
+loop loses no budget, and no 60-second window can exceed the quota: bursts are what earn 429s.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import time
 class RateLimiter:
     """A continuous-refill bucket of ``per_minute`` units; ``None`` means unlimited."""
 
-    def __init__(self, per_minute: float | None, margin: float = 0.98, burst_seconds: float = 0.0):
+    def __init__(self, per_minute: float | None, margin: float = 0.98):
         self.per_minute = per_minute
         self.rate = (per_minute or 0) * margin / 60.0
-        self.capacity = max(1.0, self.rate * burst_seconds)
+        # any 60 s window sees at most capacity + margin * per_minute <= per_minute
+        self.capacity = max(1.0, (1.0 - margin) * (per_minute or 0) / 2)
         self.available = self.capacity
         self.updated = time.monotonic()
         self._lock = asyncio.Lock()

@@ -156,10 +156,10 @@ def test_key_never_lands_in_the_run_folder(server, tmp_path, monkeypatch):
 
 
 def test_rpm_limit_holds(monkeypatch, tmp_path):
-    # 30 requests per 3 s window = a 600 rpm cap; the engine gets 90% of it (a 3 s window has
+    # 60 requests per 6 s window = a 600 rpm cap; the engine gets 90% of it (a 6 s window has
     # less slack for client-side jitter than a real 60 s one)
     run = plan(tmp_path, sources=("hiba", "pad_ufes_20", "derm12345", "bcn20000"))
-    with FakeGemini(rpm_limit=30, window_seconds=3.0) as fake:
+    with FakeGemini(rpm_limit=60, window_seconds=6.0) as fake:
         monkeypatch.setenv("GEMINI_API_KEY", KEY)
         monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
         progress = generate(run, rpm=540, one_question_per_request=True)
@@ -167,7 +167,7 @@ def test_rpm_limit_holds(monkeypatch, tmp_path):
     # control: without --rpm the same server turns bursts away, and the engine still finishes
     for name in ("responses.jsonl", "failures.jsonl"):
         (run / name).unlink(missing_ok=True)
-    with FakeGemini(rpm_limit=30, window_seconds=3.0) as fake:
+    with FakeGemini(rpm_limit=60, window_seconds=6.0) as fake:
         monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
         progress = generate(run, one_question_per_request=True, max_attempts=10)
         assert fake.stats["rpm_429"] > 0 and progress.responses == 76

@@ -25,10 +25,10 @@ PAPER_SCALE = {
 }
 
 
-def _pool(kind: str, size: int, n: int = 16) -> list[bytes]:
+def _pool(kind: str, size: int, quality: int, n: int = 16) -> list[bytes]:
     modality = "dermoscopic" if kind == "jpg" else "clinical"
     images = [draw_lesion(seed, size, modality) for seed in range(n)]
-    return [encode_jpeg(im, 80) if kind == "jpg" else encode_png(im) for im in images]
+    return [encode_jpeg(im, quality) if kind == "jpg" else encode_png(im) for im in images]
 
 
 def _rows(path: Path) -> tuple[list[str], list[dict[str, str]], str]:
@@ -53,11 +53,11 @@ def _put(path: Path, data: bytes) -> None:
 
 
 def build(
-    root: Path, counts: dict[str, int] | None = None, image_size: int = 128
+    root: Path, counts: dict[str, int] | None = None, image_size: int = 128, quality: int = 80
 ) -> dict[str, Path]:
     """Write each source under ``root/<name>`` and return the roots."""
     counts = counts or PAPER_SCALE
-    jpgs, pngs = _pool("jpg", image_size), _pool("png", image_size)
+    jpgs, pngs = _pool("jpg", image_size, quality), _pool("png", image_size, quality)
     roots = {}
     for name, n in counts.items():
         dest = root / name
