@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from . import __version__
+from .commands.curate import curate
 from .commands.generate import generate
 from .commands.plan import plan
 from .commands.sources import sources
@@ -27,6 +28,7 @@ def cli() -> None:
 cli.add_command(sources)
 cli.add_command(plan)
 cli.add_command(generate)
+cli.add_command(curate)
 
 
 def main() -> None:

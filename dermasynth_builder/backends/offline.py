@@ -3,63 +3,100 @@
 It exists for the demo, the tests and dry runs of a whole plan (to count tokens and cost before
 spending money). Its answers go through the same schema validation as a real model's, and every
 output says ``model="offline"``. Usage is estimated with the same rules a real call is billed by.
+The text is templated, not observed: it is grounded in the labels, never in the pixels.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import random
 
 from ..images import image_tokens
 from ..records import SourceRecord
 from .base import Backend, Call, CallResult, Usage, estimate_text_tokens, parse_answers
 
-_OPENERS = (
-    "On inspection, {view} shows {finding}.",
-    "This {view_short} demonstrates {finding}.",
-    "The image is {view} showing {finding}.",
+COLOURS = (
+    "light brown",
+    "dark brown",
+    "tan",
+    "pink",
+    "reddish-brown",
+    "grey-blue",
+    "skin-coloured",
+)
+BORDERS = ("well-defined", "slightly irregular", "ill-defined in places", "regular and sharp")
+SURFACES = ("smooth", "slightly scaly", "crusted", "keratotic", "glossy", "rough")
+SHAPES = ("oval", "round", "irregular", "asymmetric", "roughly symmetric")
+SELF_QUESTIONS = (
+    "Which single visible feature of this {view} most influences the assessment, and why?",
+    "How would you describe the border of this {thing} to a colleague over the phone?",
+    "What finding here would prompt you to document the {thing} with serial photographs?",
+    "If this patient asked whether the {thing} needs removal, what would you explain?",
+    "Which look-alike condition should be considered for this {thing}, and what separates them?",
+    "What does the colour distribution across this {thing} suggest about its nature?",
+    "How does the surface texture seen in this {view} help narrow the possibilities?",
+    "Which part of this {thing} would you biopsy first if sampling were needed, and why?",
+    "What would you ask the patient about this {thing} before deciding on follow-up?",
+    "How would the appearance of this {thing} change your level of concern over time?",
+    "Name two features a trainee might overlook in this {view} and explain their relevance.",
+    "Why does the {site}location matter when interpreting this {thing}?",
 )
 
 
-def _pick(options: tuple[str, ...], *keys: str) -> str:
-    digest = hashlib.sha256("|".join(keys).encode()).digest()
-    return options[digest[0] % len(options)]
-
-
-def _describe(record: SourceRecord | None) -> dict[str, str]:
-    if record is None:
-        return {"view": "a skin image", "view_short": "image", "finding": "a skin finding",
-                "name": "the finding", "where": ""}  # fmt: skip
-    dermoscopic = record.modality == "dermoscopic"
-    view = "a dermoscopic view" if dermoscopic else "a clinical photograph"
-    where = f" on the {record.anatomic_site}" if record.anatomic_site else ""
-    name = record.diagnosis or "a skin condition"
-    finding = f"a lesion{where} whose appearance is consistent with {name}"
-    return {"view": view, "view_short": "dermoscopic image" if dermoscopic else "photograph",
-            "finding": finding, "name": name, "where": where}  # fmt: skip
+def _rng(*keys: str) -> random.Random:
+    return random.Random(int(hashlib.sha256("|".join(keys).encode()).hexdigest()[:16], 16))
 
 
 def offline_answer(record: SourceRecord | None, request: dict) -> dict[str, str]:
-    """A short, metadata-grounded answer (and question, for self-instruct) for one request."""
-    words = _describe(record)
-    opener = _pick(_OPENERS, request["id"]).format(**words)
-    malignancy = record.malignancy if record else None
-    risk = {
-        "malignant": "The features warrant prompt specialist assessment and histopathology.",
-        "benign": "The overall picture is reassuring, though change over time should be reviewed.",
-        "indeterminate": "Follow-up or biopsy would help to settle the assessment.",
-    }.get(malignancy or "", "A dermatologist's in-person review would confirm the assessment.")
+    """A short answer (and, for self-instruct, a question) grounded in the record's labels."""
+    rng = _rng(request["id"])
+    rec = record or SourceRecord("", "", "", "clinical", "", "")
+    dermoscopic = rec.modality == "dermoscopic"
+    view = "dermoscopic image" if dermoscopic else "clinical photograph"
+    thing = "lesion" if dermoscopic or rec.source != "scin" else "skin condition"
+    site = f"on the {rec.anatomic_site} " if rec.anatomic_site else ""
+    name = rec.diagnosis or "an inflammatory or neoplastic skin condition"
+    colour, colour2 = rng.sample(COLOURS, 2)
+    border, surface, shape = rng.choice(BORDERS), rng.choice(SURFACES), rng.choice(SHAPES)
+    morphology = (
+        f"The {view} shows a {shape} {thing} {site}with {colour} and {colour2} areas, a "
+        f"{border} border and a {surface} surface."
+    )
     kind = request.get("question_type", "")
+    mal = rec.malignancy
+    call = {
+        "malignant": "Its features are worrying for a malignant process",
+        "benign": "Its features favour a benign process",
+        "indeterminate": "Its features suggest a premalignant process that needs a closer look",
+    }.get(mal or "", "Its nature cannot be settled from the image alone")
     if kind in ("overview", "dense_caption") or request.get("task") == "caption":
-        body = f"{opener} The colours, border and surface are described as seen in the image."
-    else:
-        body = f"{opener} {risk}"
-    answer = {"answer": body}
-    if request.get("self_instruct"):
-        answer["question"] = (
-            f"Which visible features of this {words['view_short']} support the assessment"
-            f"{' of the lesion' + words['where'] if words['where'] else ''}?"
+        text = f"{morphology} The appearance is consistent with {name}."
+        if kind == "dense_caption":
+            text += f" No ulceration is evident; the surrounding skin looks {rng.choice(SURFACES)}."
+    elif "differential" in kind or kind == "what_is_it":
+        text = (
+            f"The most likely diagnosis is {name}, given the {colour} colour and {border} border. "
+            f"Alternatives to weigh include other {'pigmented' if dermoscopic else 'common'} "
+            f"lesions with a similar {shape} outline."
         )
+    elif "malignan" in kind or kind in ("benign_vs_malignant", "melanocytic_or_not"):
+        text = f"{call}: the {border} border and {colour} tones are the main clues. {morphology}"
+    elif kind in ("patient_explanation",):
+        text = (
+            f"This is a spot on your skin that looks like {name}. {call}, and a dermatologist "
+            "can confirm it and explain what, if anything, needs doing."
+        )
+    elif kind in ("next_steps",):
+        text = (
+            f"Sensible next steps are a full skin examination, dermoscopy and comparison with "
+            f"earlier photographs; {call.lower()}, so a biopsy is worth discussing if it changes."
+        )
+    else:
+        text = f"{morphology} {call}, in keeping with {name}."
+    answer = {"answer": text}
+    if request.get("self_instruct"):
+        answer["question"] = rng.choice(SELF_QUESTIONS).format(view=view, thing=thing, site=site)
     return answer
 
 

@@ -1,0 +1,182 @@
+"""Filters: small named units that keep a pair or reject it with a reason.
+
+Each filter sees one candidate pair (a response joined with its record) and returns ``None`` to
+keep it or a reason to reject it, written "category: detail" so that reasons group. Stateful
+filters (novelty, duplicates) remember what they kept; pairs arrive in plan order, so the
+outcome is deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from .config import CurateConfig
+from .novelty import NoveltyIndex, tokens
+
+Pair = dict[str, Any]
+
+
+def words(text: str | None) -> int:
+    return len((text or "").split())
+
+
+class Filter:
+    name: ClassVar[str]
+
+    def __init__(self, config: CurateConfig):
+        self.config = config
+
+    def check(self, pair: Pair) -> str | None:
+        raise NotImplementedError
+
+
+class SchemaFilter(Filter):
+    """An answer (and, for self-instruct, a question) must be present text."""
+
+    name = "schema"
+
+    def check(self, pair: Pair) -> str | None:
+        if not isinstance(pair.get("answer"), str) or not pair["answer"].strip():
+            return "empty answer: no text"
+        if pair.get("self_instruct") and not str(pair.get("question") or "").strip():
+            return "missing question: self-instruct response without its question"
+        return None
+
+
+class LengthFilter(Filter):
+    """Answers within word bounds (captions longer); model-written questions too."""
+
+    name = "length"
+
+    def check(self, pair: Pair) -> str | None:
+        c = self.config
+        n = words(pair["answer"])
+        low = c.min_caption_words if pair.get("task") == "caption" else c.min_answer_words
+        if n < low:
+            return f"answer too short: {n} words (< {low})"
+        if n > c.max_answer_words:
+            return f"answer too long: {n} words (> {c.max_answer_words})"
+        if pair.get("self_instruct"):
+            q = words(pair.get("question"))
+            if q < c.min_question_words or q > c.max_question_words:
+                bounds = f"{c.min_question_words}-{c.max_question_words}"
+                return f"question length: {q} words (outside {bounds})"
+        return None
+
+
+class RefusalFilter(Filter):
+    """Refusals and non-answers: "I cannot provide...", or "see a doctor" with nothing else."""
+
+    name = "refusal"
+
+    def __init__(self, config: CurateConfig):
+        super().__init__(config)
+        self.refusals = [re.compile(p, re.I) for p in config.refusal_patterns]
+        self.consult = re.compile(config.consult_pattern, re.I)
+
+    def check(self, pair: Pair) -> str | None:
+        answer = pair["answer"]
+        for pattern in self.refusals:
+            match = pattern.search(answer)
+            if match:
+                return f"refusal: {match.group(0).strip()!r}"
+        if words(answer) <= self.config.consult_only_max_words and self.consult.search(answer):
+            return "non-answer: only advises seeing a doctor"
+        return None
+
+
+class LeakageFilter(Filter):
+    """The answer cites its context ("according to the provided metadata"), which the method
+    forbids: the pair must read as if the model saw only the image."""
+
+    name = "leakage"
+
+    def __init__(self, config: CurateConfig):
+        super().__init__(config)
+        self.patterns = [re.compile(p, re.I) for p in config.leak_patterns]
+
+    def check(self, pair: Pair) -> str | None:
+        text = f"{pair.get('question') if pair.get('self_instruct') else ''} {pair['answer']}"
+        for pattern in self.patterns:
+            match = pattern.search(text)
+            if match:
+                return f"cites its context: {match.group(0).strip()!r}"
+        return None
+
+
+class NoveltyFilter(Filter):
+    """Self-instruct: a model-written question too close (ROUGE-L >= 0.7) to one already kept
+    for the same source is rejected."""
+
+    name = "novelty"
+
+    def __init__(self, config: CurateConfig, corpus: dict[str, list[list[str]]] | None = None):
+        super().__init__(config)
+        corpus = corpus or {}
+        self.indexes: dict[str, NoveltyIndex] = {
+            source: NoveltyIndex(config.novelty_rouge_l, toks) for source, toks in corpus.items()
+        }
+        self.kept: dict[str, list[str]] = {}
+
+    def check(self, pair: Pair) -> str | None:
+        if not pair.get("self_instruct"):
+            return None
+        source = pair["source"]
+        index = self.indexes.setdefault(source, NoveltyIndex(self.config.novelty_rouge_l))
+        toks = tokens(pair["question"])
+        score, which = index.closest(toks)
+        if which is not None and score >= self.config.novelty_rouge_l:
+            other = self.kept[source][which]
+            return f"question not novel: ROUGE-L {score:.2f} with kept {other}"
+        return None
+
+    def accept(self, pair: Pair) -> None:
+        if pair.get("self_instruct"):
+            self.indexes[pair["source"]].add(tokens(pair["question"]))
+            self.kept.setdefault(pair["source"], []).append(pair["id"])
+
+    @property
+    def comparisons(self) -> int:
+        return sum(i.comparisons for i in self.indexes.values())
+
+
+class DuplicateFilter(Filter):
+    """Exact or near-duplicate answers (word-set Jaccard >= 0.9) for the same image."""
+
+    name = "duplicate"
+
+    def __init__(self, config: CurateConfig):
+        super().__init__(config)
+        self.seen: dict[tuple[str, str], list[tuple[str, str, frozenset[str]]]] = {}
+
+    def check(self, pair: Pair) -> str | None:
+        key = (pair["source"], pair["image_id"])
+        norm = " ".join(tokens(pair["answer"]))
+        bag = frozenset(norm.split())
+        for other_id, other_norm, other_bag in self.seen.get(key, ()):
+            if norm == other_norm:
+                return f"duplicate answer: same as {other_id}"
+            union = len(bag | other_bag)
+            jaccard = len(bag & other_bag) / union if union else 0.0
+            if jaccard >= self.config.near_duplicate_jaccard:
+                return f"near-duplicate answer: Jaccard {jaccard:.2f} with {other_id}"
+        return None
+
+    def accept(self, pair: Pair) -> None:
+        norm = " ".join(tokens(pair["answer"]))
+        key = (pair["source"], pair["image_id"])
+        self.seen.setdefault(key, []).append((pair["id"], norm, frozenset(norm.split())))
+
+
+FILTERS: dict[str, type[Filter]] = {
+    f.name: f
+    for f in (
+        SchemaFilter,
+        LengthFilter,
+        RefusalFilter,
+        LeakageFilter,
+        NoveltyFilter,
+        DuplicateFilter,
+    )
+}
