@@ -58,6 +58,7 @@ class CurateSummary:
     accepted: int = 0
     rejected: Counter = field(default_factory=Counter)  # (filter, short reason) -> n
     novelty_comparisons: int = 0
+    novelty_candidates: int = 0
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -144,6 +145,7 @@ def curate(run: Path, config: CurateConfig | None = None, figures: bool = True) 
     write_jsonl_atomic(run / PAIRS, pairs())
     write_jsonl_atomic(run / REJECTED, rejected_rows)
     summary.novelty_comparisons = novelty.comparisons
+    summary.novelty_candidates = sum(i.candidates for i in novelty.indexes.values())
     summary.report = write_report(run, stats, figures=figures)
     update_run(
         run,

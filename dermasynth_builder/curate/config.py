@@ -54,7 +54,7 @@ class CurateConfig(BaseModel):
     max_question_words: int = Field(default=80, ge=1)
     novelty_rouge_l: float = Field(default=0.7, gt=0, le=1)
     near_duplicate_jaccard: float = Field(default=0.9, gt=0, le=1)
-    consult_only_max_words: int = Field(default=30, ge=1)
+    min_substantive_words: int = Field(default=8, ge=1)
     refusal_patterns: list[str] = REFUSALS
     consult_pattern: str = CONSULT
     leak_patterns: list[str] = LEAKS

@@ -15,6 +15,7 @@ from .config import CurateConfig
 from .novelty import NoveltyIndex, tokens
 
 Pair = dict[str, Any]
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 
 def words(text: str | None) -> int:
@@ -81,8 +82,10 @@ class RefusalFilter(Filter):
             match = pattern.search(answer)
             if match:
                 return f"refusal: {match.group(0).strip()!r}"
-        if words(answer) <= self.config.consult_only_max_words and self.consult.search(answer):
-            return "non-answer: only advises seeing a doctor"
+        if self.consult.search(answer):
+            rest = [s for s in _SENTENCE.split(answer) if not self.consult.search(s)]
+            if words(" ".join(rest)) < self.config.min_substantive_words:
+                return "non-answer: only advises seeing a doctor"
         return None
 
 

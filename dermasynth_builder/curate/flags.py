@@ -14,7 +14,9 @@ from ..paths import PACKAGE
 MALIGNANT = re.compile(r"\b(malignan\w*|cancer(ous)?|carcinoma|melanoma)\b", re.I)
 BENIGN = re.compile(r"\b(benign|non-?cancerous|harmless)\b", re.I)
 NEGATED = re.compile(
-    r"\b(not|non-?|unlikely to be|no sign of|no features of)\s*(malignan\w*|cancer\w*|benign)", re.I
+    r"\b(?:not|isn't|doesn't|unlikely to be|no (?:signs?|features|evidence) of)(?:\s+\w+){0,2}?"
+    r"\s+(malignan\w*|cancer\w*|benign)|\bnon-?(malignan\w*|cancer\w*)",
+    re.I,
 )
 INDETERMINATE = re.compile(
     r"\b(pre-?malignan\w*|pre-?cancer\w*|indeterminate|premalignant)\b", re.I
@@ -80,7 +82,7 @@ def stance(answer: str) -> str | None:
     if INDETERMINATE.search(answer):
         return "indeterminate"
     text = NEGATED.sub(
-        lambda m: "benign" if "benign" not in m.group(2).lower() else "malignant", answer
+        lambda m: "malignant" if (m.group(1) or "").lower() == "benign" else "benign", answer
     )
     malignant = [m.start() for m in MALIGNANT.finditer(text)]
     benign = [m.start() for m in BENIGN.finditer(text)]

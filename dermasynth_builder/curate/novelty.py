@@ -5,7 +5,8 @@ kept is below 0.7. Comparing each new question with all kept ones is quadratic (
 ~10^8 LCS computations). ROUGE-L F = 2*LCS/(|a|+|b|) is at most the Dice overlap of the two
 token multisets, so only pairs whose multisets reach that Dice can qualify. A prefix index (the
 PPJoin idea: tokens ordered rarest first; two sets reaching the overlap must share a token
-within each one's prefix) finds exactly those candidates; LCS then runs on them alone.
+within each one's prefix) finds exactly those candidates; a length filter and an exact overlap
+count discard most of them, and LCS runs on the rest alone.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class NoveltyIndex:
         for i, (tok, _) in enumerate(sorted(frequency.items(), key=lambda kv: (kv[1], kv[0]))):
             self.rank[tok] = i
         self.accepted: list[list[str]] = []
+        self.bags: list[Counter] = []
         self.postings: dict[str, list[int]] = {}
         self.comparisons = 0  # LCS computations actually run
         self.candidates = 0
@@ -80,6 +82,7 @@ class NoveltyIndex:
         best, which = 0.0, None
         low = self.threshold / (2 - self.threshold) * len(toks)
         high = (2 - self.threshold) / self.threshold * len(toks)
+        bag = Counter(toks)
         for element in self._prefix(toks):
             for idx in self.postings.get(element, ()):
                 if idx in seen:
@@ -89,6 +92,9 @@ class NoveltyIndex:
                 if not low <= len(other) <= high:  # the length filter
                     continue
                 self.candidates += 1
+                overlap = sum((bag & self.bags[idx]).values())
+                if 2 * overlap < self.threshold * (len(toks) + len(other)):
+                    continue  # even the multiset overlap cannot reach the threshold
                 self.comparisons += 1
                 score = rouge_l(toks, other)
                 if score > best:
@@ -98,6 +104,7 @@ class NoveltyIndex:
     def add(self, toks: list[str]) -> int:
         idx = len(self.accepted)
         self.accepted.append(toks)
+        self.bags.append(Counter(toks))
         for element in self._prefix(toks):
             self.postings.setdefault(element, []).append(idx)
         return idx

@@ -211,7 +211,10 @@ def _figures(folder: Path, stats: ReportStats) -> list[str]:
         made.append(f"{FIGURES}/{name}")
 
     sources = sorted({s for s, _ in stats.by_type})
-    types = [t for t, _ in Counter({q: n for (_, q), n in stats.by_type.items()}).most_common()]
+    per_type: Counter = Counter()
+    for (_, qtype), n in stats.by_type.items():
+        per_type[qtype] += n
+    types = [t for t, _ in per_type.most_common()]
     fig, ax = plt.subplots(figsize=(8, 0.3 * len(types) + 1.5))
     left = [0] * len(types)
     for source in sources:
