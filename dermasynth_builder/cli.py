@@ -10,6 +10,7 @@ import click
 from . import __version__
 from .commands.curate import curate
 from .commands.generate import generate
+from .commands.package import package
 from .commands.plan import plan
 from .commands.sources import sources
 
@@ -29,6 +30,7 @@ cli.add_command(sources)
 cli.add_command(plan)
 cli.add_command(generate)
 cli.add_command(curate)
+cli.add_command(package)
 
 
 def main() -> None:

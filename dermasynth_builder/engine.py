@@ -112,8 +112,13 @@ def _id(*parts: str) -> str:
 class Engine:
     """One ``generate`` run over a run folder."""
 
-    def __init__(self, run: Path, options: GenerateOptions, backend: Backend | None = None,
-                 on_progress: Callable[[Progress], None] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        run: Path,
+        options: GenerateOptions,
+        backend: Backend | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ):
         self.run = run
         self.options = options
         self.info = read_run(run)
@@ -273,34 +278,61 @@ class Engine:
             "image_tokens": _split(usage.image_tokens, n),
         }
         for i, (req, answer) in enumerate(zip(call.requests, result.answers, strict=True)):
-            self._responses.write({
-                "id": req["id"], "source": req["source"], "image_id": req["image_id"],
-                "question_type": req["question_type"], "bank": req.get("bank"), "task": req["task"],
-                "self_instruct": bool(req.get("self_instruct")), "instruction": req["question"],
-                "question": answer.question if answer.question else req["question"],
-                "answer": answer.answer, "model": result.model, "backend": self.backend.name,
-                "finish_reason": result.finish_reason, "call_id": call.call_id, "call_size": n,
-                "attempts": attempts, "latency_s": round(latency, 3),
-                "usage": {k: v[i] for k, v in shares.items()},
-            })  # fmt: skip
+            self._responses.write(
+                {
+                    "id": req["id"],
+                    "source": req["source"],
+                    "image_id": req["image_id"],
+                    "question_type": req["question_type"],
+                    "bank": req.get("bank"),
+                    "task": req["task"],
+                    "self_instruct": bool(req.get("self_instruct")),
+                    "instruction": req["question"],
+                    "question": answer.question if answer.question else req["question"],
+                    "answer": answer.answer,
+                    "model": result.model,
+                    "backend": self.backend.name,
+                    "finish_reason": result.finish_reason,
+                    "call_id": call.call_id,
+                    "call_size": n,
+                    "attempts": attempts,
+                    "latency_s": round(latency, 3),
+                    "usage": {k: v[i] for k, v in shares.items()},
+                }
+            )
         p = self.progress
         p.responses += n
         p.calls += 1
         p.input_tokens += usage.prompt_tokens
         p.output_tokens += usage.output_tokens + usage.thoughts_tokens
-        p.cost += cost(self.prices, self.priced_model, usage.prompt_tokens,
-                       usage.output_tokens + usage.thoughts_tokens) or 0.0  # fmt: skip
+        p.cost += (
+            cost(
+                self.prices,
+                self.priced_model,
+                usage.prompt_tokens,
+                usage.output_tokens + usage.thoughts_tokens,
+            )
+            or 0.0
+        )
         self.on_progress(p)
 
     def _write_failure(self, call: Call, kind: str, reason: str, attempts: int) -> None:
         reason = redact(reason)
         for req in call.requests:
-            self._failures.write({
-                "id": req["id"], "source": req["source"], "image_id": req["image_id"],
-                "question_type": req["question_type"], "task": req["task"], "kind": kind,
-                "reason": reason, "attempts": attempts, "backend": self.backend.name,
-                "model": self.backend.model,
-            })  # fmt: skip
+            self._failures.write(
+                {
+                    "id": req["id"],
+                    "source": req["source"],
+                    "image_id": req["image_id"],
+                    "question_type": req["question_type"],
+                    "task": req["task"],
+                    "kind": kind,
+                    "reason": reason,
+                    "attempts": attempts,
+                    "backend": self.backend.name,
+                    "model": self.backend.model,
+                }
+            )
         p = self.progress
         p.failures += len(call.requests)
         label = f"{kind}: {reason.split(':')[0]}"
@@ -340,7 +372,7 @@ class Engine:
                 "responses": responses,
                 "failures": failures,
                 "calls": len(calls),
-            },  # fmt: skip
+            },
             "usage": usage,
             "estimated_cost_usd": round(estimated, 6),
         }

@@ -79,9 +79,10 @@ def choose_questions(
     for slot_index, slot in enumerate(kit.recipe.slots):
         rng = _rng(seed, record.source, record.image_id, slot_index)
         options = [
-            q for q in kit.candidates(slot, record.source)
+            q
+            for q in kit.candidates(slot, record.source)
             if q.eligible(ctx) and (q.bank, q.name) not in used
-        ]  # fmt: skip
+        ]
         if not options:
             continue
         qtype = rng.choices(options, weights=[q.weight for q in options])[0]
@@ -183,7 +184,7 @@ def make_plan(
                         "skipped": summary.skipped[name],
                     }
                     for name, _ in sources
-                },  # fmt: skip
+                },
                 "requests": total,
             },
             "system": kit.system,

@@ -31,8 +31,13 @@ def price_for(prices: dict[str, dict[str, float]], model: str) -> dict[str, floa
     return None
 
 
-def cost(prices: dict[str, dict[str, float]], model: str, input_tokens: int, output_tokens: int,
-         batch: bool = False) -> float | None:  # fmt: skip
+def cost(
+    prices: dict[str, dict[str, float]],
+    model: str,
+    input_tokens: int,
+    output_tokens: int,
+    batch: bool = False,
+) -> float | None:
     """USD for the given usage, or ``None`` when the model has no known price."""
     price = price_for(prices, model)
     if price is None:

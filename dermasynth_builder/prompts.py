@@ -25,9 +25,17 @@ from .sources import SOURCES
 TASKS = ("caption", "qa")
 # Placeholders a question may use: scalar, and never the diagnosis or malignancy.
 QUESTION_PLACEHOLDERS = frozenset(
-    {"anatomic_site", "age", "sex", "age_group", "condition_duration", "fitzpatrick_skin_type",
-     "modality", "image_type"}
-)  # fmt: skip
+    {
+        "anatomic_site",
+        "age",
+        "sex",
+        "age_group",
+        "condition_duration",
+        "fitzpatrick_skin_type",
+        "modality",
+        "image_type",
+    }
+)
 COMMON_FIELDS = tuple(f.name for f in fields(SourceRecord) if f.name != "extra")
 
 
@@ -206,9 +214,17 @@ class PromptKit:
                         "without listing it in requires"
                     )
             out.append(
-                QuestionType(qname, name, task, requires, float(raw.get("weight", 1.0)),
-                             bool(raw.get("self_instruct", False)), phrasings, tuple(compiled))
-            )  # fmt: skip
+                QuestionType(
+                    qname,
+                    name,
+                    task,
+                    requires,
+                    float(raw.get("weight", 1.0)),
+                    bool(raw.get("self_instruct", False)),
+                    phrasings,
+                    tuple(compiled),
+                )
+            )
         if not out:
             raise TemplateError(f"{path}: no question types")
         return out

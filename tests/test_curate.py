@@ -34,9 +34,16 @@ CONFIG = CurateConfig()
 
 
 def pair(**kw):
-    base = {"id": "p1", "source": "hiba", "image_id": "ISIC_1", "task": "qa",
-            "question_type": "visual_features", "self_instruct": False,
-            "question": "Describe the border.", "answer": GOOD}  # fmt: skip
+    base = {
+        "id": "p1",
+        "source": "hiba",
+        "image_id": "ISIC_1",
+        "task": "qa",
+        "question_type": "visual_features",
+        "self_instruct": False,
+        "question": "Describe the border.",
+        "answer": GOOD,
+    }
     base.update(kw)
     return base
 
@@ -211,8 +218,14 @@ def _craft_run(tmp_path):
             expected["self"].setdefault(req["source"], []).append(req["id"])
         keep = ("id", "source", "image_id", "question_type", "bank", "task", "self_instruct")
         row = {k: req[k] for k in keep}
-        row.update(instruction=req["question"], question=question, answer=answer, model="m",
-                   call_id=str(i), usage={})  # fmt: skip
+        row.update(
+            instruction=req["question"],
+            question=question,
+            answer=answer,
+            model="m",
+            call_id=str(i),
+            usage={},
+        )
         rows.append(row)
     rows.reverse()  # completion order differs from plan order
     (run / "responses.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -236,10 +249,28 @@ def test_curate_a_misbehaving_run(tmp_path):
         assert row["reason"] and ":" in row["reason"]
     assert {r["filter"] for r in rejected} >= {"leakage", "refusal"}
     first = pairs[0]
-    assert {"id", "image_id", "source", "modality", "task", "question_type", "question", "answer",
-            "diagnosis", "malignancy", "age", "sex", "anatomic_site", "fitzpatrick_skin_type",
-            "license", "attribution", "model", "template_version", "label_consistent",
-            "malignancy_consistent"} <= set(first)  # fmt: skip
+    assert {
+        "id",
+        "image_id",
+        "source",
+        "modality",
+        "task",
+        "question_type",
+        "question",
+        "answer",
+        "diagnosis",
+        "malignancy",
+        "age",
+        "sex",
+        "anatomic_site",
+        "fitzpatrick_skin_type",
+        "license",
+        "attribution",
+        "model",
+        "template_version",
+        "label_consistent",
+        "malignancy_consistent",
+    } <= set(first)
     report = json.loads((run / "report.json").read_text())
     assert report["accepted"] == len(pairs) and report["rejected_by_filter"]["leakage"] > 0
     assert len(report["figures"]) == 4 and all((run / f).is_file() for f in report["figures"])

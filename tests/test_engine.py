@@ -67,8 +67,11 @@ def test_one_question_per_request_reproduces_the_paper(run):
 
 def test_transient_errors_are_retried_then_succeed(run):
     fake = FakeBackend()
-    fake.enqueue(TransientError("429", retry_after=0.0, rate_limited=True), TransientError("503"),
-                 image_id=first_image(run))  # fmt: skip
+    fake.enqueue(
+        TransientError("429", retry_after=0.0, rate_limited=True),
+        TransientError("503"),
+        image_id=first_image(run),
+    )
     progress = engine(run, fake).run_sync()
     assert progress.transient_retries == 2 and progress.failures == 0
     assert len(fake.history) == 17
@@ -98,8 +101,12 @@ def test_content_errors_are_bounded_and_final_errors_not_retried(run):
     fake = FakeBackend()
     requests = lines(run / "requests.jsonl")
     first, last = requests[0]["image_id"], requests[-1]["image_id"]
-    fake.enqueue(ContentError("finish reason MAX_TOKENS"), ContentError("invalid JSON"),
-                 ContentError("invalid JSON"), image_id=first)  # fmt: skip
+    fake.enqueue(
+        ContentError("finish reason MAX_TOKENS"),
+        ContentError("invalid JSON"),
+        ContentError("invalid JSON"),
+        image_id=first,
+    )
     fake.enqueue(FinalError("finish reason SAFETY"), image_id=last)
     progress = engine(run, fake, max_content_attempts=3).run_sync()
     failures = lines(run / "failures.jsonl")

@@ -47,9 +47,20 @@ def test_banks_have_enough_phrasings_and_no_disease_words(kit):
             for text in q.phrasings:
                 assert not DISEASE_WORDS.search(text), (bank, q.name, text)
     general = {q.name for q in kit.banks["general"]}
-    assert {"overview", "dense_caption", "visual_features", "what_is_it", "differential_diagnosis",
-            "benign_vs_malignant", "patient_explanation", "next_steps", "anatomical_site",
-            "age_sex", "fitzpatrick", "self_instruct"} <= general  # fmt: skip
+    assert {
+        "overview",
+        "dense_caption",
+        "visual_features",
+        "what_is_it",
+        "differential_diagnosis",
+        "benign_vs_malignant",
+        "patient_explanation",
+        "next_steps",
+        "anatomical_site",
+        "age_sex",
+        "fitzpatrick",
+        "self_instruct",
+    } <= general
 
 
 def test_every_source_has_requirement_free_types(kit):
@@ -65,9 +76,10 @@ def test_default_recipe_two_requests_per_image_and_eligibility(kit, sample_recor
         ctx = rec.context()
         for req in requests:
             qtype = next(
-                q for q in kit.banks["general" if req["bank"] == "general" else rec.source]
+                q
+                for q in kit.banks["general" if req["bank"] == "general" else rec.source]
                 if q.name == req["question_type"]
-            )  # fmt: skip
+            )
             assert all(present(ctx[f]) for f in qtype.requires), (
                 req["question_type"],
                 qtype.requires,
@@ -107,8 +119,9 @@ def test_no_question_reveals_diagnosis_or_malignancy(kit, sample_records):
 
 
 def test_reveals_rule():
-    rec = SourceRecord("hiba", "x", "x.jpg", "dermoscopic", "l", "a", diagnosis="melanoma",
-                       malignancy="malignant")  # fmt: skip
+    rec = SourceRecord(
+        "hiba", "x", "x.jpg", "dermoscopic", "l", "a", diagnosis="melanoma", malignancy="malignant"
+    )
     assert reveals("Is this melanoma?", rec)
     assert reveals("Why is this lesion malignant?", rec)
     assert not reveals("Is this lesion benign or malignant?", rec)

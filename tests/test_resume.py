@@ -29,11 +29,28 @@ def test_kill_9_and_restart_keeps_every_id_exactly_once(tmp_path):
     planned = [json.loads(x)["id"] for x in (run / "requests.jsonl").read_text().splitlines()]
     assert len(planned) == 600
     errors = {429: 0.20, 500: 0.03, 503: 0.02}
-    fake = FakeGemini(latency=0.03, latency_jitter=0.02, retry_after=0.1, seed=5,
-                      error_rates=errors, keep_image_data=False)  # fmt: skip
+    fake = FakeGemini(
+        latency=0.03,
+        latency_jitter=0.02,
+        retry_after=0.1,
+        seed=5,
+        error_rates=errors,
+        keep_image_data=False,
+    )
     env = {**os.environ, "GEMINI_API_KEY": KEY}
-    cmd = [sys.executable, "-m", "dermasynth_builder", "generate", str(run), "--concurrency", "16",
-           "--retry-base-delay", "0.02", "--max-attempts", "10"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "dermasynth_builder",
+        "generate",
+        str(run),
+        "--concurrency",
+        "16",
+        "--retry-base-delay",
+        "0.02",
+        "--max-attempts",
+        "10",
+    ]
     with fake:
         env["GOOGLE_GEMINI_BASE_URL"] = fake.url
         for target in (80, 250, 420):  # kill at rising numbers of written lines

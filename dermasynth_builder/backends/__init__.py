@@ -22,9 +22,13 @@ def _gemini(system: str, options: dict[str, Any]) -> Backend:
     from .gemini import GeminiBackend
 
     return GeminiBackend(
-        options["model"], system, temperature=options["temperature"], seed=options["seed"],
-        max_output_tokens=options["max_output_tokens"], timeout_s=options["timeout"],
-    )  # fmt: skip
+        options["model"],
+        system,
+        temperature=options["temperature"],
+        seed=options["seed"],
+        max_output_tokens=options["max_output_tokens"],
+        timeout_s=options["timeout"],
+    )
 
 
 def _offline(system: str, options: dict[str, Any]) -> Backend:
@@ -50,6 +54,15 @@ def make_backend(name: str, system: str, options: dict[str, Any]) -> Backend:
 
 
 __all__ = [
-    "BACKENDS", "Answer", "Backend", "BackendConfigError", "Call", "CallResult", "ContentError",
-    "FinalError", "TransientError", "Usage", "make_backend",
-]  # fmt: skip
+    "BACKENDS",
+    "Answer",
+    "Backend",
+    "BackendConfigError",
+    "Call",
+    "CallResult",
+    "ContentError",
+    "FinalError",
+    "TransientError",
+    "Usage",
+    "make_backend",
+]

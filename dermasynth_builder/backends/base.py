@@ -97,10 +97,14 @@ class Call:
 
     def questions(self) -> list[dict[str, Any]]:
         return [
-            {"key": key, "question": r["question"], "self_instruct": bool(r.get("self_instruct")),
-             "task": r["task"]}
+            {
+                "key": key,
+                "question": r["question"],
+                "self_instruct": bool(r.get("self_instruct")),
+                "task": r["task"],
+            }
             for key, r in zip(self.keys, self.requests, strict=True)
-        ]  # fmt: skip
+        ]
 
 
 class PlainAnswer(BaseModel):

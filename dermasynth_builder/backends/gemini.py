@@ -72,8 +72,16 @@ def is_transport_error(exc: BaseException) -> bool:
 class GeminiBackend(Backend):
     name = "gemini"
 
-    def __init__(self, model: str, system: str, *, temperature: float = 0.4, seed: int | None = 0,
-                 max_output_tokens: int = 2048, timeout_s: float = 120.0):  # fmt: skip
+    def __init__(
+        self,
+        model: str,
+        system: str,
+        *,
+        temperature: float = 0.4,
+        seed: int | None = 0,
+        max_output_tokens: int = 2048,
+        timeout_s: float = 120.0,
+    ):
         if not (os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY")):
             raise BackendConfigError(KEY_HELP)
         from google import genai

@@ -127,10 +127,15 @@ class _live:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.progress = Progress(
-            TextColumn("generating"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"), TimeRemainingColumn(),
-            console=err, transient=False, disable=not err.is_terminal,
-        )  # fmt: skip
+            TextColumn("generating"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[stats]}"),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+            disable=not err.is_terminal,
+        )
         self.last = 0.0
 
     def __enter__(self):

@@ -79,7 +79,7 @@ def plan(
     Example:
       dermasynth plan --source pad_ufes_20=~/data/PAD-UFES-20 --source scin=~/data/scin \\
           --out runs/first --limit 500
-    """  # fmt: skip
+    """
     sources = parse_sources(source_args, sample)
     with progress_bar("rendering prompts") as update:
         done = 0
@@ -92,13 +92,25 @@ def plan(
 
         try:
             summary = make_plan(
-                sources, run, seed=seed, limit=limit, recipe=recipe,
-                reader=lambda name, root: read_source(name, root), on_record=tick,
-            )  # fmt: skip
+                sources,
+                run,
+                seed=seed,
+                limit=limit,
+                recipe=recipe,
+                reader=lambda name, root: read_source(name, root),
+                on_record=tick,
+            )
         except TemplateError as exc:
             raise UsageFailure(str(exc)) from None
-    table = Table("source", "bank", "question type", "task", "requests", title="planned requests",
-                  title_justify="left")  # fmt: skip
+    table = Table(
+        "source",
+        "bank",
+        "question type",
+        "task",
+        "requests",
+        title="planned requests",
+        title_justify="left",
+    )
     for (source, bank, qtype, task), count in sorted(summary.requests.items()):
         table.add_row(source, bank, qtype, task, str(count))
     out.print(table)

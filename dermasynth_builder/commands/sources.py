@@ -102,14 +102,26 @@ def print_result(result: ReadResult, seconds: float, top: int = 15) -> None:
     )
     if result.records:
         preview = Table(
-            "image_id", "modality", "diagnosis", "malignancy", "age", "sex", "site",
-            title="first records", title_justify="left",
-        )  # fmt: skip
+            "image_id",
+            "modality",
+            "diagnosis",
+            "malignancy",
+            "age",
+            "sex",
+            "site",
+            title="first records",
+            title_justify="left",
+        )
         for r in result.records[:5]:
             preview.add_row(
-                r.image_id, r.modality, r.diagnosis or "-", r.malignancy or "-",
-                "-" if r.age is None else str(r.age), r.sex or "-", r.anatomic_site or "-",
-            )  # fmt: skip
+                r.image_id,
+                r.modality,
+                r.diagnosis or "-",
+                r.malignancy or "-",
+                "-" if r.age is None else str(r.age),
+                r.sex or "-",
+                r.anatomic_site or "-",
+            )
         out.print(preview)
         _counts("modality", Counter(r.modality for r in result.records).most_common(), top)
         diagnoses = Counter(r.diagnosis or "(none)" for r in result.records).most_common()

@@ -94,8 +94,12 @@ def _pad_ufes_20(dest: Path, n: int, jpgs: list[bytes], pngs: list[bytes]) -> No
     header, rows, nl = _rows(sample_root("pad_ufes_20") / "metadata.csv")
     out = []
     for i in range(n):
-        row = dict(rows[i % len(rows)], patient_id=f"PAT_{i // 2}", lesion_id=str(i),
-                   img_id=f"PAT_{i // 2}_{i}_{i % 997}.png")  # fmt: skip
+        row = dict(
+            rows[i % len(rows)],
+            patient_id=f"PAT_{i // 2}",
+            lesion_id=str(i),
+            img_id=f"PAT_{i // 2}_{i}_{i % 997}.png",
+        )
         _put(dest / "images" / f"imgs_part_{i % 3 + 1}" / row["img_id"], pngs[i % len(pngs)])
         out.append(row)
     _write(dest / "metadata.csv", header, out, nl)
@@ -129,8 +133,12 @@ def _hiba(dest: Path, n: int, jpgs: list[bytes], pngs: list[bytes]) -> None:
     header, rows, nl = _rows(sample_root("hiba") / "metadata.csv")
     out = []
     for i in range(n):
-        row = dict(rows[i % len(rows)], isic_id=f"ISIC_{i:07d}", lesion_id=f"IL_{i // 2:07d}",
-                   patient_id=f"IP_{i // 4:07d}")  # fmt: skip
+        row = dict(
+            rows[i % len(rows)],
+            isic_id=f"ISIC_{i:07d}",
+            lesion_id=f"IL_{i // 2:07d}",
+            patient_id=f"IP_{i // 4:07d}",
+        )
         _put(dest / f"{row['isic_id']}.jpg", jpgs[i % len(jpgs)])
         out.append(row)
     _write(dest / "metadata.csv", header, out, nl)

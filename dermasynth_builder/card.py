@@ -1,0 +1,150 @@
+"""The release's README.md: YAML metadata built with huggingface_hub's DatasetCardData, and a
+body rendered from ``dataset_card.md`` (Jinja) with the run's provenance and curation report."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from huggingface_hub import DatasetCardData
+
+from .paths import data_path
+from .prompts import make_env
+from .runfolder import PAIRS, iter_jsonl
+from .sources import SOURCES
+
+if TYPE_CHECKING:
+    from .package import Release
+
+LICENSE_IDS = {"CC BY 4.0": "cc-by-4.0", "CC BY-NC 4.0": "cc-by-nc-4.0"}
+SCIN_LICENSE_LINK = "https://github.com/google-research-datasets/scin/blob/main/LICENSE"
+
+
+def size_category(n: int) -> str:
+    for limit, label in (
+        (1_000, "n<1K"),
+        (10_000, "1K<n<10K"),
+        (100_000, "10K<n<100K"),
+        (1_000_000, "100K<n<1M"),
+    ):
+        if n < limit:
+            return label
+    return "1M<n<10M"
+
+
+def _splits(rows: dict[str, int], nbytes: dict[str, int]) -> list[dict[str, Any]]:
+    return [
+        {"name": s, "num_bytes": nbytes.get(s, 0), "num_examples": n} for s, n in rows.items() if n
+    ]
+
+
+def card_data(release: Release, features: Any) -> DatasetCardData:
+    """The YAML header: one config per source plus ``all`` (default) over every source's files."""
+    rows_all: Counter = Counter()
+    bytes_all: Counter = Counter()
+    for config, rows in release.rows.items():
+        rows_all.update(rows)
+        bytes_all.update(release.nbytes.get(config, {}))
+    glob = [{"split": s, "path": f"data/*/{s}-*.parquet"} for s in ("train", "test") if rows_all[s]]
+    configs = [{"config_name": "all", "default": True, "data_files": glob}]
+    infos = [
+        {
+            "config_name": "all",
+            "features": features._to_yaml_list(),
+            "splits": _splits(dict(rows_all), dict(bytes_all)),
+        }
+    ]
+    for source, rows in release.rows.items():
+        files = [
+            {"split": s, "path": f"data/{source}/{s}-*.parquet"}
+            for s in ("train", "test")
+            if rows.get(s)
+        ]
+        configs.append({"config_name": source, "data_files": files})
+        infos.append(
+            {
+                "config_name": source,
+                "features": features._to_yaml_list(),
+                "splits": _splits(rows, release.nbytes.get(source, {})),
+            }
+        )
+    licenses = sorted({SOURCES[s].license for s in release.rows})
+    ids = sorted({LICENSE_IDS.get(name, "other") for name in licenses})
+    extra: dict[str, Any] = {}
+    if "other" in ids:
+        extra = {"license_name": "scin-data-use-license", "license_link": SCIN_LICENSE_LINK}
+    return DatasetCardData(
+        pretty_name="DermaSynth (DermaSynth builder release)",
+        license=ids if len(ids) > 1 else ids[0],
+        language=["en"],
+        task_categories=["image-to-text", "visual-question-answering"],
+        tags=["dermatology", "medical", "skin-lesion", "synthetic", "image-text"],
+        size_categories=[size_category(sum(rows_all.values()))],
+        source_datasets=[SOURCES[s].homepage for s in release.rows],
+        configs=configs,
+        dataset_info=infos,
+        **extra,
+    )
+
+
+def render_card(run: Path, info: dict[str, Any], release: Release) -> str:
+    from .package import builder_module
+
+    module = builder_module()
+    data = card_data(release, module.FEATURES)
+    images: dict[str, set[str]] = defaultdict(set)
+    modalities: dict[str, Counter] = defaultdict(Counter)
+    models: Counter = Counter()
+    for pair in iter_jsonl(run / PAIRS):
+        models[pair.get("model") or "unknown"] += 1
+        if pair["image_id"] not in images[pair["source"]]:
+            images[pair["source"]].add(pair["image_id"])
+            modalities[pair["source"]][pair.get("modality") or "unknown"] += 1
+    report_path = run / "report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    sources = []
+    for name, splits in release.rows.items():
+        cls = SOURCES[name]
+        sources.append(
+            {
+                "name": name,
+                "title": cls.title,
+                "license": cls.license,
+                "attribution": cls.attribution,
+                "citation": cls.citation,
+                "homepage": cls.homepage,
+                "images": len(images[name]),
+                "pairs": sum(splits.values()),
+                "splits": splits,
+                "modality": ", ".join(f"{m} {n}" for m, n in modalities[name].most_common()),
+            }
+        )
+    plan = info.get("plan", {})
+    context = {
+        "card_data": data.to_yaml(),
+        "pretty_name": data.pretty_name,
+        "sources": sources,
+        "total_pairs": sum(s["pairs"] for s in sources),
+        "total_images": sum(s["images"] for s in sources),
+        "models": dict(models.most_common()),
+        "generation": info.get("generation", {}),
+        "plan": {
+            "seed": plan.get("seed"),
+            "recipe": plan.get("recipe"),
+            "limit": plan.get("limit"),
+        },
+        "templates": info.get("templates", {}),
+        "imported": info.get("import"),
+        "curation": info.get("curation", {}),
+        "report": report,
+        "figures": sorted(p.name for p in (release.out / "figures").glob("*.png"))
+        if (release.out / "figures").is_dir()
+        else [],
+        "has_test": any(s["splits"].get("test") for s in sources),
+    }
+    template = make_env(data_path("dataset_card.md").parent).from_string(
+        data_path("dataset_card.md").read_text(encoding="utf-8")
+    )
+    return template.render(context).strip() + "\n"

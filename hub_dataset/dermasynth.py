@@ -1,0 +1,155 @@
+"""DermaSynth as a `datasets.GeneratorBasedBuilder`: curated pairs joined with their images.
+
+`datasets` >= 4 no longer runs dataset scripts, so users never load this file: `dermasynth
+package` runs it per source and publishes the Parquet it writes, which plain
+`load_dataset("<org>/dermasynth", "<config>")` reads. Configs: `all` (default) and one per source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import datasets
+from PIL import Image
+
+SOURCES = ("derm12345", "bcn20000", "pad_ufes_20", "scin", "hiba")
+
+FEATURES = datasets.Features(
+    {
+        "id": datasets.Value("string"),
+        "image": datasets.Image(),
+        "image_id": datasets.Value("string"),
+        "source": datasets.Value("string"),
+        "modality": datasets.Value("string"),
+        "task": datasets.Value("string"),
+        "question_type": datasets.Value("string"),
+        "self_instruct": datasets.Value("bool"),
+        "question": datasets.Value("string"),
+        "answer": datasets.Value("string"),
+        "diagnosis": datasets.Value("string"),
+        "malignancy": datasets.Value("string"),
+        "age": datasets.Value("int32"),
+        "sex": datasets.Value("string"),
+        "anatomic_site": datasets.Value("string"),
+        "fitzpatrick_skin_type": datasets.Value("string"),
+        "group_id": datasets.Value("string"),
+        "license": datasets.Value("string"),
+        "attribution": datasets.Value("string"),
+        "model": datasets.Value("string"),
+        "template_version": datasets.Value("string"),
+        "label_consistent": datasets.Value("bool"),
+        "malignancy_consistent": datasets.Value("bool"),
+    }
+)
+
+
+class DermaSynthConfig(datasets.BuilderConfig):
+    """One source (or ``all``) of a curated run folder."""
+
+    def __init__(
+        self,
+        *,
+        run_dir: str = "",
+        max_image_side: int | None = 1024,
+        test_fraction: float = 0.0,
+        split_seed: int = 0,
+        shards: int = 1,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        self.run_dir = run_dir
+        self.max_image_side = max_image_side
+        self.test_fraction = test_fraction
+        self.split_seed = split_seed
+        self.shards = shards
+
+
+def in_test(source: str, group_id: str | None, image_id: str, fraction: float, seed: int) -> bool:
+    """Group-aware split: every image of a patient, lesion or case falls on the same side."""
+    if fraction <= 0:
+        return False
+    key = f"{seed}|{source}|{group_id or image_id}".encode()
+    return int(hashlib.sha256(key).hexdigest()[:15], 16) / 16**15 < fraction
+
+
+def image_bytes(path: Path, max_side: int | None) -> dict[str, Any]:
+    """The image as stored bytes: the original file when it fits (or ``max_side`` is None),
+    else re-encoded as JPEG with its longest side ``max_side``."""
+    with Image.open(path) as im:
+        fits = max_side is None or max(im.size) <= max_side
+        if fits:
+            return {"bytes": path.read_bytes(), "path": path.name}
+        if im.mode in ("RGBA", "LA", "P"):
+            im = im.convert("RGBA")
+            rgb = Image.new("RGB", im.size, (255, 255, 255))
+            rgb.paste(im, mask=im.getchannel("A"))
+        else:
+            rgb = im.convert("RGB")
+        rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+        buf = io.BytesIO()
+        rgb.save(buf, "JPEG", quality=90)
+        return {"bytes": buf.getvalue(), "path": f"{path.stem}.jpg"}
+
+
+class DermaSynth(datasets.GeneratorBasedBuilder):
+    """Synthetic dermatology image-text pairs, one config per source."""
+
+    VERSION = datasets.Version("1.0.0")
+    BUILDER_CONFIG_CLASS = DermaSynthConfig
+    BUILDER_CONFIGS = [
+        DermaSynthConfig(name="all", description="Every source."),
+        *(DermaSynthConfig(name=s, description=f"Pairs from {s}.") for s in SOURCES),
+    ]
+    DEFAULT_CONFIG_NAME = "all"
+
+    def _info(self) -> datasets.DatasetInfo:
+        return datasets.DatasetInfo(
+            description="Synthetic dermatology captions and question/answer pairs with images.",
+            features=FEATURES,
+        )
+
+    def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
+        cfg = self.config
+        run = Path(cfg.run_dir)
+        info = json.loads((run / "run.json").read_text(encoding="utf-8"))
+        roots = {k: v["root"] for k, v in info["plan"]["sources"].items()}
+        splits: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
+        with open(run / "pairs.jsonl", encoding="utf-8") as fh:
+            for line in fh:
+                pair = json.loads(line)
+                if cfg.name != "all" and pair["source"] != cfg.name:
+                    continue
+                pair["_root"] = roots[pair["source"]]
+                test = in_test(
+                    pair["source"],
+                    pair.get("group_id"),
+                    pair["image_id"],
+                    cfg.test_fraction,
+                    cfg.split_seed,
+                )
+                splits["test" if test else "train"].append(pair)
+        out = []
+        for name, pairs in splits.items():
+            if not pairs:
+                continue
+            n = max(1, min(cfg.shards, len(pairs)))
+            size = -(-len(pairs) // n)
+            shards = [pairs[i : i + size] for i in range(0, len(pairs), size)]
+            out.append(datasets.SplitGenerator(name=name, gen_kwargs={"shards": shards}))
+        return out
+
+    def _generate_examples(self, shards: list[list[dict[str, Any]]]):
+        cached_key, cached = None, None
+        for pairs in shards:
+            for pair in pairs:
+                key = (pair["source"], pair["image_id"])
+                if key != cached_key:  # pairs of one image are adjacent: read it once
+                    path = Path(pair["_root"]) / pair["image_path"]
+                    cached_key, cached = key, image_bytes(path, self.config.max_image_side)
+                row = {name: pair.get(name) for name in FEATURES if name != "image"}
+                row["image"] = cached
+                yield pair["id"], row
