@@ -12,10 +12,21 @@ from .commands.curate import curate
 from .commands.generate import generate
 from .commands.package import package
 from .commands.plan import plan
+from .commands.run import demo, run_command
 from .commands.sources import sources
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class InOrder(click.Group):
+    """Lists the verbs in data-flow order, not alphabetically."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+
+@click.group(
+    cls=InOrder,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="dermasynth")
 def cli() -> None:
     """Build synthetic dermatology image-text pairs from open image collections.
@@ -26,11 +37,8 @@ def cli() -> None:
     """
 
 
-cli.add_command(sources)
-cli.add_command(plan)
-cli.add_command(generate)
-cli.add_command(curate)
-cli.add_command(package)
+for command in (sources, plan, generate, curate, package, run_command, demo):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -98,8 +98,18 @@ def generate(run: Path, **kwargs: object) -> None:
     """
     try:
         options = GenerateOptions(**kwargs)
+    except ValidationError as exc:
+        raise UsageFailure(_one_line(exc)) from None
+    summary = run_generate(run, options)
+    if summary["counts"]["failures"]:
+        sys.exit(1)
+
+
+def run_generate(run: Path, options: GenerateOptions) -> dict:
+    """Generate with a live progress bar and a final summary; returns run.json's generation."""
+    try:
         engine = Engine(run, options, on_progress=None)
-    except (ValidationError, BackendConfigError, RunFolderError) as exc:
+    except (BackendConfigError, RunFolderError) as exc:
         raise UsageFailure(_one_line(exc)) from None
     started = time.monotonic()
     with _live(engine) as update:
@@ -109,9 +119,7 @@ def generate(run: Path, **kwargs: object) -> None:
         except KeyboardInterrupt:
             err.print("interrupted: finished requests are saved; rerun the same command to resume")
             sys.exit(130)
-    summary = _summary(engine, counters, time.monotonic() - started)
-    if summary["counts"]["failures"]:
-        sys.exit(1)
+    return _summary(engine, counters, time.monotonic() - started)
 
 
 def _one_line(exc: Exception) -> str:
