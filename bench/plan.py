@@ -13,36 +13,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 from dermasynth_builder.testing import scale
+from dermasynth_builder.testing.measure import run_cli
 
 LIMIT_S, LIMIT_RSS = 60.0, 1 << 30
 
 
-# Runs the CLI in a child that reports its own peak RSS at exit (RUSAGE_CHILDREN would give
-# the maximum over all earlier children too).
-_CHILD = (
-    "import atexit, resource, runpy, sys\n"
-    "atexit.register(lambda: sys.stderr.write("
-    "'MAXRSS %d\\n' % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss))\n"
-    "sys.argv = ['dermasynth', *sys.argv[1:]]\n"
-    "runpy.run_module('dermasynth_builder', run_name='__main__')\n"
-)
-
-
 def run_plan(roots: dict[str, Path], out: Path, recipe: str) -> tuple[float, int, int]:
-    args = [sys.executable, "-c", _CHILD, "plan", "--out", str(out), "--recipe", recipe]
+    args = ["plan", "--out", str(out), "--recipe", recipe]
     for name, root in roots.items():
         args += ["--source", f"{name}={root}"]
-    started = time.perf_counter()
-    proc = subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wall = time.perf_counter() - started
-    peak = int(proc.stderr.decode().rsplit("MAXRSS ", 1)[1].split()[0]) * 1024  # KiB on Linux
+    wall, peak = run_cli(*args)
     requests = json.loads((out / "run.json").read_text())["plan"]["requests"]
     return wall, peak, requests
 

@@ -4,7 +4,7 @@ body rendered from ``dataset_card.md`` (Jinja) with the run's provenance and cur
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,6 @@ from huggingface_hub import DatasetCardData
 
 from .paths import data_path
 from .prompts import make_env
-from .runfolder import PAIRS, iter_jsonl
 from .sources import SOURCES
 
 if TYPE_CHECKING:
@@ -94,14 +93,6 @@ def render_card(run: Path, info: dict[str, Any], release: Release) -> str:
 
     module = builder_module()
     data = card_data(release, module.FEATURES)
-    images: dict[str, set[str]] = defaultdict(set)
-    modalities: dict[str, Counter] = defaultdict(Counter)
-    models: Counter = Counter()
-    for pair in iter_jsonl(run / PAIRS):
-        models[pair.get("model") or "unknown"] += 1
-        if pair["image_id"] not in images[pair["source"]]:
-            images[pair["source"]].add(pair["image_id"])
-            modalities[pair["source"]][pair.get("modality") or "unknown"] += 1
     report_path = run / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     sources = []
@@ -115,10 +106,12 @@ def render_card(run: Path, info: dict[str, Any], release: Release) -> str:
                 "attribution": cls.attribution,
                 "citation": cls.citation,
                 "homepage": cls.homepage,
-                "images": len(images[name]),
+                "images": release.images[name],
                 "pairs": sum(splits.values()),
                 "splits": splits,
-                "modality": ", ".join(f"{m} {n}" for m, n in modalities[name].most_common()),
+                "modality": ", ".join(
+                    f"{m} {n}" for m, n in release.modalities.get(name, Counter()).most_common()
+                ),
             }
         )
     plan = info.get("plan", {})
@@ -128,17 +121,22 @@ def render_card(run: Path, info: dict[str, Any], release: Release) -> str:
         "sources": sources,
         "total_pairs": sum(s["pairs"] for s in sources),
         "total_images": sum(s["images"] for s in sources),
-        "models": dict(models.most_common()),
-        "generation": info.get("generation", {}),
+        "models": dict(release.models.most_common()),
+        "generation": {"options": {}, **info.get("generation", {})},
         "plan": {
             "seed": plan.get("seed"),
             "recipe": plan.get("recipe"),
             "limit": plan.get("limit"),
         },
-        "templates": info.get("templates", {}),
+        "templates": {"version": "unknown", "digests": {}, **info.get("templates", {})},
         "imported": info.get("import"),
         "curation": info.get("curation", {}),
-        "report": report,
+        "report": {
+            "rejected_by_filter": {},
+            "label_agreement": [],
+            "malignancy_agreement": [],
+            **report,
+        },
         "figures": sorted(p.name for p in (release.out / "figures").glob("*.png"))
         if (release.out / "figures").is_dir()
         else [],

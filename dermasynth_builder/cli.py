@@ -10,8 +10,10 @@ import click
 from . import __version__
 from .commands.curate import curate
 from .commands.generate import generate
+from .commands.import_original import import_original
 from .commands.package import package
 from .commands.plan import plan
+from .commands.push import push
 from .commands.run import demo, run_command
 from .commands.sources import sources
 
@@ -37,8 +39,9 @@ def cli() -> None:
     """
 
 
-for command in (sources, plan, generate, curate, package, run_command, demo):
+for command in (sources, plan, generate, curate, package, push, run_command, demo):
     cli.add_command(command)
+cli.add_command(import_original, name="import-original")
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ import datasets
 from PIL import Image
 
 SOURCES = ("derm12345", "bcn20000", "pad_ufes_20", "scin", "hiba")
+_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP")
 
 FEATURES = datasets.Features(
     {
@@ -47,6 +48,9 @@ FEATURES = datasets.Features(
 )
 
 
+_TEXT = [name for name in FEATURES if name != "image"]
+
+
 class DermaSynthConfig(datasets.BuilderConfig):
     """One source (or ``all``) of a curated run folder."""
 
@@ -54,18 +58,18 @@ class DermaSynthConfig(datasets.BuilderConfig):
         self,
         *,
         run_dir: str = "",
+        pairs_file: str | None = None,
         max_image_side: int | None = 1024,
         test_fraction: float = 0.0,
         split_seed: int = 0,
-        shards: int = 1,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.run_dir = run_dir
+        self.pairs_file = pairs_file  # this config's pairs alone, to skip reading the others
         self.max_image_side = max_image_side
         self.test_fraction = test_fraction
         self.split_seed = split_seed
-        self.shards = shards
 
 
 def in_test(source: str, group_id: str | None, image_id: str, fraction: float, seed: int) -> bool:
@@ -76,13 +80,40 @@ def in_test(source: str, group_id: str | None, image_id: str, fraction: float, s
     return int(hashlib.sha256(key).hexdigest()[:15], 16) / 16**15 < fraction
 
 
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """Width and height from a PNG or JPEG header, without decoding (None if not found)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # start of frame
+            height = int.from_bytes(data[i + 5 : i + 7], "big")
+            return int.from_bytes(data[i + 7 : i + 9], "big"), height
+        i += 2 + length
+    return None
+
+
 def image_bytes(path: Path, max_side: int | None) -> dict[str, Any]:
     """The image as stored bytes: the original file when it fits (or ``max_side`` is None),
     else re-encoded as JPEG with its longest side ``max_side``."""
-    with Image.open(path) as im:
-        fits = max_side is None or max(im.size) <= max_side
-        if fits:
-            return {"bytes": path.read_bytes(), "path": path.name}
+    data = path.read_bytes()
+    if max_side is None:
+        return {"bytes": data, "path": path.name}
+    size = header_size(data)
+    if size is not None and max(size) <= max_side:
+        return {"bytes": data, "path": path.name}
+    with Image.open(io.BytesIO(data), formats=_FORMATS) as im:
+        if max(im.size) <= max_side:
+            return {"bytes": data, "path": path.name}
         if im.mode in ("RGBA", "LA", "P"):
             im = im.convert("RGBA")
             rgb = Image.new("RGB", im.size, (255, 255, 255))
@@ -118,7 +149,7 @@ class DermaSynth(datasets.GeneratorBasedBuilder):
         info = json.loads((run / "run.json").read_text(encoding="utf-8"))
         roots = {k: v["root"] for k, v in info["plan"]["sources"].items()}
         splits: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
-        with open(run / "pairs.jsonl", encoding="utf-8") as fh:
+        with open(cfg.pairs_file or run / "pairs.jsonl", encoding="utf-8") as fh:
             for line in fh:
                 pair = json.loads(line)
                 if cfg.name != "all" and pair["source"] != cfg.name:
@@ -132,24 +163,19 @@ class DermaSynth(datasets.GeneratorBasedBuilder):
                     cfg.split_seed,
                 )
                 splits["test" if test else "train"].append(pair)
-        out = []
-        for name, pairs in splits.items():
-            if not pairs:
-                continue
-            n = max(1, min(cfg.shards, len(pairs)))
-            size = -(-len(pairs) // n)
-            shards = [pairs[i : i + size] for i in range(0, len(pairs), size)]
-            out.append(datasets.SplitGenerator(name=name, gen_kwargs={"shards": shards}))
-        return out
+        return [
+            datasets.SplitGenerator(name=name, gen_kwargs={"pairs": pairs})
+            for name, pairs in splits.items()
+            if pairs
+        ]
 
-    def _generate_examples(self, shards: list[list[dict[str, Any]]]):
+    def _generate_examples(self, pairs: list[dict[str, Any]]):
         cached_key, cached = None, None
-        for pairs in shards:
-            for pair in pairs:
-                key = (pair["source"], pair["image_id"])
-                if key != cached_key:  # pairs of one image are adjacent: read it once
-                    path = Path(pair["_root"]) / pair["image_path"]
-                    cached_key, cached = key, image_bytes(path, self.config.max_image_side)
-                row = {name: pair.get(name) for name in FEATURES if name != "image"}
-                row["image"] = cached
-                yield pair["id"], row
+        for pair in pairs:
+            key = (pair["source"], pair["image_id"])
+            if key != cached_key:  # pairs of one image are adjacent: read it once
+                path = Path(pair["_root"]) / pair["image_path"]
+                cached_key, cached = key, image_bytes(path, self.config.max_image_side)
+            row = {name: pair.get(name) for name in _TEXT}
+            row["image"] = cached
+            yield pair["id"], row

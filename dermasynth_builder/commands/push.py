@@ -1,0 +1,85 @@
+"""``dermasynth push``: upload a release folder to the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from ..engine import redact
+from .common import UsageFailure, err, out
+
+
+def release_files(folder: Path) -> list[tuple[str, int]]:
+    """What an upload sends: every file but hidden ones (caches, temp folders)."""
+    files = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder)
+        if path.is_file() and not any(part.startswith(".") for part in rel.parts):
+            files.append((rel.as_posix(), path.stat().st_size))
+    return files
+
+
+@click.command()
+@click.argument("folder", metavar="DIR", type=click.Path(path_type=Path))
+@click.option("--repo-id", required=True, metavar="ORG/NAME", help="The dataset repo on the Hub.")
+@click.option("--private", is_flag=True, help="Create the repo as private.")
+@click.option("--dry-run", is_flag=True, help="List what would be uploaded; upload nothing.")
+@click.option("--message", default="DermaSynth release", show_default=True, help="Commit message.")
+def push(folder: Path, repo_id: str, private: bool, dry_run: bool, message: str) -> None:
+    """Upload the release folder DIR (from `dermasynth package`) to a Hub dataset repo.
+
+    Creates the repo if needed, then uploads with huggingface_hub (large uploads resume). The
+    token comes from HF_TOKEN or the login cache (`hf auth login`) and is never printed.
+    HF_ENDPOINT selects another Hub. Afterwards: load_dataset("ORG/NAME", "scin").
+    """
+    if not (folder / "README.md").is_file() or not (folder / "data").is_dir():
+        raise UsageFailure(
+            f"{folder} is not a release folder (no README.md and data/): "
+            "run `dermasynth package RUN --out DIR` first"
+        )
+    if repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise UsageFailure(f"--repo-id {repo_id!r}: expected ORG/NAME")
+    from huggingface_hub import HfApi, constants, get_token
+    from huggingface_hub.errors import HfHubHTTPError
+
+    files = release_files(folder)
+    total = sum(size for _, size in files)
+    if dry_run:
+        table = Table(
+            "file",
+            "bytes",
+            title=f"would upload to {constants.ENDPOINT}/datasets/{repo_id}"
+            + (" (private)" if private else ""),
+            title_justify="left",
+        )
+        for name, size in files:
+            table.add_row(name, f"{size:,}")
+        out.print(table)
+        out.print(f"{len(files)} files, {total / 2**20:,.1f} MiB; dry run: nothing uploaded")
+        return
+    token = get_token()
+    if not token:
+        raise UsageFailure("no Hugging Face token: set HF_TOKEN or run `hf auth login`")
+    api = HfApi(token=token)
+    try:
+        url = api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            repo_type="dataset",
+            folder_path=str(folder),
+            commit_message=message,
+            ignore_patterns=[".*", "**/.*"],
+        )
+    except HfHubHTTPError as exc:
+        status = getattr(exc.response, "status_code", None)
+        text = redact(str(exc).splitlines()[0])
+        if status in (401, 403):
+            raise UsageFailure(f"the Hub refused the token ({status}): {text}") from None
+        err.print(f"error: upload failed: {text}")
+        sys.exit(1)
+    out.print(f"pushed {len(files)} files ({total / 2**20:,.1f} MiB) to {url}")
+    out.print(f"commit: {getattr(commit, 'oid', commit)}")
+    out.print(f'load it: load_dataset("{repo_id}", "scin")')
