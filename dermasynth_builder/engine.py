@@ -57,6 +57,7 @@ class GenerateOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     backend: str = "gemini"
     model: str = "gemini-2.0-flash"
+    base_url: str | None = None  # OpenAI-compatible servers (--backend openai)
     rpm: float | None = Field(default=None, gt=0)
     tpm: float | None = Field(default=None, gt=0)
     concurrency: int = Field(default=32, ge=1)

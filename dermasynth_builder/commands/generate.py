@@ -34,6 +34,7 @@ from .common import UsageFailure, err, out
     show_default=True,
     help="Model name (for offline: the model whose prices the dry run estimates).",
 )
+@click.option("--base-url", help="Server URL for --backend openai, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--rpm", type=float, help="Requests-per-minute limit (your quota).")
 @click.option("--tpm", type=float, help="Tokens-per-minute limit (your quota).")
 @click.option(

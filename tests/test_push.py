@@ -1,0 +1,125 @@
+"""Push a release to a fake Hub on 127.0.0.1 with the real huggingface_hub client, then read it
+back with load_dataset through the same endpoint (both in subprocesses: the endpoint is read at
+import time)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dermasynth_builder.curate import curate
+from dermasynth_builder.engine import Engine, GenerateOptions
+from dermasynth_builder.package import package
+from dermasynth_builder.paths import sample_root
+from dermasynth_builder.plan import make_plan
+from dermasynth_builder.testing.fake_hub import FakeHub
+
+TOKEN = "hf_fake_token_7c41a9"
+READ_BACK = """
+import json, sys
+import datasets
+datasets.disable_progress_bars()
+out = {}
+for config in ["all", "derm12345", "bcn20000", "pad_ufes_20", "scin", "hiba"]:
+    ds = datasets.load_dataset(sys.argv[1], config)
+    first = ds["train"][0]
+    out[config] = {"rows": sum(len(s) for s in ds.values()), "image": type(first["image"]).__name__}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    root = tmp_path_factory.mktemp("push")
+    run = root / "run"
+    make_plan(
+        [(s, sample_root(s)) for s in ("scin", "hiba", "derm12345", "bcn20000", "pad_ufes_20")], run
+    )
+    Engine(run, GenerateOptions(backend="offline")).run_sync()
+    curate(run, figures=False)
+    out = root / "dermasynth"
+    built = package(run, out)
+    return out, {c: sum(s.values()) for c, s in built.rows.items()}
+
+
+def env_for(hub, tmp_path, token=TOKEN):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(
+        HF_ENDPOINT=hub.url,
+        HF_HUB_DISABLE_XET="1",
+        HF_HOME=str(tmp_path / "hf"),
+        HF_DATASETS_CACHE=str(tmp_path / "hf" / "ds"),
+    )
+    if token:
+        env["HF_TOKEN"] = token
+    return env
+
+
+def dermasynth(*args, env):
+    cmd = [sys.executable, "-m", "dermasynth_builder", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_push_and_read_back(release, tmp_path):
+    folder, rows = release
+    with FakeHub(token=TOKEN) as hub:
+        env = env_for(hub, tmp_path)
+        result = dermasynth("push", str(folder), "--repo-id", "tester/dermasynth", env=env)
+        assert result.returncode == 0, result.stderr
+        assert TOKEN not in result.stdout + result.stderr
+        files = hub.files("tester/dermasynth")
+        local = {
+            p.relative_to(folder).as_posix(): p.read_bytes()
+            for p in folder.rglob("*")
+            if p.is_file()
+        }
+        assert files == local
+        assert all(TOKEN not in json.dumps(entry) for entry in hub.log)
+        back = subprocess.run(
+            [sys.executable, "-c", READ_BACK, "tester/dermasynth"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert back.returncode == 0, back.stderr
+        counts = json.loads(back.stdout.strip().splitlines()[-1])
+    assert counts["all"]["rows"] == sum(rows.values())
+    for config, n in rows.items():
+        assert counts[config] == {"rows": n, "image": counts[config]["image"]}
+        assert counts[config]["image"].endswith("ImageFile")
+
+
+def test_dry_run_uploads_nothing(release, tmp_path):
+    folder, _ = release
+    with FakeHub(token=TOKEN) as hub:
+        result = dermasynth(
+            "push", str(folder), "--repo-id", "tester/x", "--dry-run", env=env_for(hub, tmp_path)
+        )
+        assert result.returncode == 0, result.stderr
+        assert "README.md" in result.stdout and "nothing uploaded" in result.stdout
+        assert not [e for e in hub.log if e["method"] in ("POST", "PUT")]
+
+
+def test_missing_or_wrong_token(release, tmp_path):
+    folder, _ = release
+    with FakeHub(token=TOKEN) as hub:
+        missing = dermasynth(
+            "push", str(folder), "--repo-id", "tester/x", env=env_for(hub, tmp_path, token=None)
+        )
+        assert missing.returncode == 2 and "HF_TOKEN" in missing.stderr
+        wrong = dermasynth(
+            "push",
+            str(folder),
+            "--repo-id",
+            "tester/x",
+            env=env_for(hub, tmp_path, token="hf_wrong_token_000"),
+        )
+        assert wrong.returncode == 2 and "refused" in wrong.stderr
+        assert "hf_wrong_token_000" not in wrong.stdout + wrong.stderr
+    not_release = dermasynth("push", str(tmp_path), "--repo-id", "tester/x", env=os.environ.copy())
+    assert not_release.returncode == 2 and "release folder" in not_release.stderr
