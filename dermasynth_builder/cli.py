@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from . import __version__
+from .commands.batch import cancel, status
 from .commands.curate import curate
 from .commands.generate import generate
 from .commands.import_original import import_original
@@ -39,7 +40,7 @@ def cli() -> None:
     """
 
 
-for command in (sources, plan, generate, curate, package, push, run_command, demo):
+for command in (sources, plan, generate, status, cancel, curate, package, push, run_command, demo):
     cli.add_command(command)
 cli.add_command(import_original, name="import-original")
 

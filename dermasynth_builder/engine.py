@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,6 +58,8 @@ class GenerateOptions(BaseModel):
     backend: str = "gemini"
     model: str = "gemini-2.0-flash"
     base_url: str | None = None  # OpenAI-compatible servers (--backend openai)
+    mode: Literal["online", "batch"] = "online"
+    poll_interval: float = Field(default=30.0, gt=0)  # batch mode: first wait between polls
     rpm: float | None = Field(default=None, gt=0)
     tpm: float | None = Field(default=None, gt=0)
     concurrency: int = Field(default=32, ge=1)
@@ -163,21 +165,24 @@ class Engine:
             groups.setdefault(key, []).append(req)
         self.progress.planned = planned
         self.progress.done_before = len(finished)
-        calls = []
-        for key, requests in groups.items():
-            source, image_id = key[0], key[1]
-            call = Call(
-                call_id=_id(*(r["id"] for r in requests)),
-                image_path=self.roots[source] / requests[0]["image_path"],
-                requests=requests,
-                record=records.get((source, image_id)),
-                max_image_side=self.options.max_image_side,
-            )
-            call.prompt = self.template.render(
-                context=requests[0]["context"], questions=call.questions()
-            )
-            calls.append(call)
-        return calls
+        return [self.make_call(requests, records) for requests in groups.values()]
+
+    def make_call(
+        self, requests: list[dict[str, Any]], records: dict[tuple[str, str], SourceRecord]
+    ) -> Call:
+        """One call for requests about one image, with its prompt rendered."""
+        source, image_id = requests[0]["source"], requests[0]["image_id"]
+        call = Call(
+            call_id=_id(*(r["id"] for r in requests)),
+            image_path=self.roots[source] / requests[0]["image_path"],
+            requests=requests,
+            record=records.get((source, image_id)),
+            max_image_side=self.options.max_image_side,
+        )
+        call.prompt = self.template.render(
+            context=requests[0]["context"], questions=call.questions()
+        )
+        return call
 
     def _records(self) -> dict[tuple[str, str], SourceRecord]:
         if self.options.backend != "offline":
@@ -270,7 +275,9 @@ class Engine:
             delay = max(delay, retry_after + self.rng.uniform(0, 0.25 * max(retry_after, 0.1)))
         return delay
 
-    def _write_success(self, call: Call, result: CallResult, attempts: int, latency: float) -> None:
+    def _write_success(
+        self, call: Call, result: CallResult, attempts: int, latency: float, batch: bool = False
+    ) -> None:
         n = len(call.requests)
         usage = result.usage
         shares = {
@@ -299,6 +306,7 @@ class Engine:
                     "attempts": attempts,
                     "latency_s": round(latency, 3),
                     "usage": {k: v[i] for k, v in shares.items()},
+                    "batch": batch,
                 }
             )
         p = self.progress
@@ -312,6 +320,7 @@ class Engine:
                 self.priced_model,
                 usage.prompt_tokens,
                 usage.output_tokens + usage.thoughts_tokens,
+                batch=batch,
             )
             or 0.0
         )
@@ -343,6 +352,7 @@ class Engine:
     def finish(self) -> dict[str, Any]:
         """Recount everything from the files and record usage and cost in run.json."""
         usage: dict[str, dict[str, int]] = {}
+        by_tier: dict[tuple[str, bool], list[int]] = {}  # batch calls bill at half price
         calls: set[str] = set()
         responses = 0
         for row in iter_jsonl(self.run / RESPONSES):
@@ -353,13 +363,14 @@ class Engine:
             )
             for key in total:
                 total[key] += int(row["usage"].get(key, 0))
+            tier = by_tier.setdefault((row["model"], bool(row.get("batch"))), [0, 0])
+            tier[0] += int(row["usage"].get("input_tokens", 0))
+            tier[1] += int(row["usage"].get("output_tokens", 0))
         failures = sum(1 for _ in iter_jsonl(self.run / FAILURES))
         estimated = 0.0
-        for model, total in usage.items():
+        for (model, batch), (tokens_in, tokens_out) in by_tier.items():
             priced = self.priced_model if model == "offline" else model
-            estimated += (
-                cost(self.prices, priced, total["input_tokens"], total["output_tokens"]) or 0.0
-            )
+            estimated += cost(self.prices, priced, tokens_in, tokens_out, batch=batch) or 0.0
         summary = {
             "backend": self.backend.name,
             "model": self.backend.model,

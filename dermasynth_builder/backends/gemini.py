@@ -99,6 +99,11 @@ class GeminiBackend(Backend):
         )
         self._client = genai.Client(http_options=options)
 
+    @property
+    def client(self):  # noqa: ANN201 - a google.genai.Client; its import stays lazy
+        """The SDK client (batch mode uses its batches and files APIs)."""
+        return self._client
+
     async def generate(self, call: Call) -> CallResult:
         from google.genai import errors
 

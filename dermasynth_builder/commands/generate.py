@@ -84,6 +84,21 @@ from .common import UsageFailure, err, out
     type=click.Path(exists=True, path_type=Path),
     help="A YAML price table (USD per 1M tokens) instead of the bundled one.",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(["online", "batch"]),
+    default="online",
+    show_default=True,
+    help="online: calls now, with limits and retries; batch: the Gemini Batch API "
+    "(half the price, results within 24 h; restart to re-attach).",
+)
+@click.option(
+    "--poll-interval",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Batch mode: first wait between job polls (grows to 5 min).",
+)
 def generate(run: Path, **kwargs: object) -> None:
     """Generate answers for RUN/requests.jsonl into RUN/responses.jsonl and RUN/failures.jsonl.
 
@@ -96,6 +111,7 @@ def generate(run: Path, **kwargs: object) -> None:
     Examples:
       dermasynth generate runs/first --rpm 2000 --tpm 4000000
       dermasynth generate runs/first --backend offline      # dry run: tokens and cost
+      dermasynth generate runs/first --mode batch           # half price; rerun re-attaches
     """
     try:
         options = GenerateOptions(**kwargs)
@@ -108,6 +124,8 @@ def generate(run: Path, **kwargs: object) -> None:
 
 def run_generate(run: Path, options: GenerateOptions) -> dict:
     """Generate with a live progress bar and a final summary; returns run.json's generation."""
+    if options.mode == "batch":
+        return run_batch(run, options)
     try:
         engine = Engine(run, options, on_progress=None)
     except (BackendConfigError, RunFolderError) as exc:
@@ -197,4 +215,33 @@ def _summary(engine: Engine, c: Counters, seconds: float) -> dict:
     left = info["counts"]["planned"] - info["counts"]["responses"] - info["counts"]["failures"]
     if left:
         out.print(f"{left:,} requests not finished: rerun to continue")
+    return info
+
+
+def run_batch(run: Path, options: GenerateOptions) -> dict:
+    """Batch mode: submit (or re-attach to) Gemini batch jobs, wait, merge the results."""
+    from ..batch import BatchOptions, BatchRunner
+
+    if options.backend != "gemini":
+        raise UsageFailure("--mode batch needs --backend gemini")
+    try:
+        runner = BatchRunner(
+            run,
+            options,
+            BatchOptions(poll_interval=options.poll_interval),
+            say=lambda text: err.print(text),
+        )
+    except (BackendConfigError, RunFolderError) as exc:
+        raise UsageFailure(_one_line(exc)) from None
+    try:
+        info = runner.run_all()
+    except KeyboardInterrupt:
+        err.print("interrupted: the batch jobs keep running; rerun the same command to re-attach")
+        sys.exit(130)
+    counts = info["counts"]
+    out.print(
+        f"batch: {counts['responses']:,} responses, {counts['failures']:,} failures of "
+        f"{counts['planned']:,} planned; estimated cost ${info['estimated_cost_usd']:,.4f} "
+        "(batch price)"
+    )
     return info

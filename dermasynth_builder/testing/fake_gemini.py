@@ -1,7 +1,8 @@
 """A fake Gemini API server that the real google-genai client can talk to.
 
 Tests and benchmarks use it to exercise rate limits, retries, timeouts and crash-safe resume
-without a network or an API key. Stdlib only (plus Pillow for image sizes).
+without a network or an API key. Stdlib only (plus Pillow for image sizes). The Batch API and
+Files API live in ``fake_gemini_batch``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from typing import Any
 
 from PIL import Image
 
+from dermasynth_builder.testing.fake_gemini_batch import BatchFiles
+
 # An optional prefix is kept because the SDK keeps any path in base_url.
 _ROUTE = re.compile(r"^(?:/.*)?/(v1|v1beta)/models/([^/:]+):([A-Za-z]+)$")
 _STATUS = {
@@ -44,6 +47,7 @@ _KINDS = set("ok status safety max_tokens blocked bad_json schema_mismatch empty
 _COUNTERS = "requests ok rpm_429 auth_failed count_tokens".split() + sorted(
     _KINDS - {"ok", "status"}
 )
+_COUNTERS += "batch_create batch_get batch_cancel file_upload file_download".split()
 _FORMATS = {
     "date-time": "2025-01-01T00:00:00Z",
     "date": "2025-01-01",
@@ -61,7 +65,7 @@ _SAFETY_RATINGS = [
     {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True},
     {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
 ]
-_Reply = tuple[int, dict[str, Any], dict[str, str]]  # status, JSON body, extra headers
+_Reply = tuple[int, dict[str, Any] | bytes, dict[str, str]]  # status, JSON/raw body, headers
 
 
 def _error(code: int, message: str = "", retry_after: float | None = None) -> _Reply:
@@ -196,6 +200,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self._batch_files(raw):
+            return
         match = _ROUTE.match(self.path.split("?", 1)[0])
         if not match or match[3] not in ("generateContent", "countTokens"):
             return self._send(_error(404, f"Fake Gemini does not serve {self.path}."))
@@ -209,16 +215,31 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(reply)
 
     def do_GET(self) -> None:
-        self._send(_error(404, f"Fake Gemini does not serve {self.path}."))
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not self._batch_files(raw):
+            self._send(_error(404, f"Fake Gemini does not serve {self.path}."))
 
     do_PUT = do_DELETE = do_PATCH = do_GET
 
+    def _batch_files(self, raw: bytes) -> bool:
+        """Serve a Batch/Files API route; False when the path is not one of them."""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = self.server.fake._batch_files.route(self.command, self.path, headers, raw)
+        if reply is not None:
+            self._send(reply)
+        return reply is not None
+
     def _send(self, reply: _Reply) -> None:
         code, body, extra = reply
-        data = json.dumps(body).encode()
+        extra = dict(extra)
+        if isinstance(body, bytes):  # file downloads and upload-protocol replies
+            data = body
+            ctype = extra.pop("Content-Type", "application/octet-stream")
+        else:
+            data, ctype = json.dumps(body).encode(), "application/json; charset=UTF-8"
         try:
             self.send_response(code)
-            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(data)))
             for key, value in extra.items():
                 self.send_header(key, value)
@@ -245,6 +266,10 @@ class FakeGemini:
         port: int = 0,
         keep_image_data: bool = True,
         window_seconds: float = 60.0,
+        batch_steps: int = 2,
+        batch_error_rate: float = 0.0,
+        batch_fail: bool = False,
+        batch_error_key: str = "error",
     ) -> None:
         self.latency, self.latency_jitter, self.rpm_limit = latency, latency_jitter, rpm_limit
         self.error_rates = dict(error_rates or {})
@@ -267,6 +292,17 @@ class FakeGemini:
         self._conns: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        # Batch jobs advance one step per batches.get poll (PENDING, then RUNNING, then done);
+        # read live, so a test may change them while jobs exist.
+        self.batch_steps, self.batch_error_rate = batch_steps, batch_error_rate
+        self.batch_fail = batch_fail
+        # Field of a failed line in the output JSONL: "error" (what real clients parse) or
+        # "status" (the docs speak of "a status object"), so clients can be tested with both.
+        self.batch_error_key = batch_error_key
+        self._batch_files = BatchFiles(self, _error, seed)
+        # Jobs and files outlive stop()/start(), so a restarted client can re-attach by name.
+        self.batches: dict[str, dict[str, Any]] = self._batch_files.jobs  # id -> job info
+        self.files: dict[str, dict[str, Any]] = self._batch_files.files  # id -> File resource
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> FakeGemini:
@@ -325,6 +361,10 @@ class FakeGemini:
         span = times[-1] - times[0]
         return (len(times) - 1) * 60.0 / span if span > 0 else math.inf
 
+    def file_bytes(self, name: str) -> bytes:
+        """Content of an uploaded or batch output file (``files/<id>`` or ``<id>``)."""
+        return self._batch_files.file_bytes(name)
+
     def _bump(self, key: str, entry: dict[str, Any] | None = None) -> None:
         with self._lock:
             self.stats[key] += 1
@@ -343,8 +383,7 @@ class FakeGemini:
         except ValueError:
             return _error(400, "Invalid JSON payload received.")
         sizes, unreadable, prompt = _inspect(body, strip=not self.keep_image_data)
-        img_tokens = 258 * (sum(_tiles(w, h) for w, h in sizes) + unreadable)
-        txt_tokens = len(prompt) // 4
+        img_tokens, txt_tokens = _tokens(sizes, unreadable, prompt)
         if method == "countTokens":
             self._bump("count_tokens")
             return 200, {"totalTokens": img_tokens + txt_tokens}, {}
@@ -378,32 +417,10 @@ class FakeGemini:
             default = self.retry_after if code in (429, 503) else None
             self._bump(f"error_{code}", entry)
             return _error(code, kw.get("message", ""), kw.get("retry_after", default))
-        config = body.get("generationConfig") or {}
-        schema = config.get("responseJsonSchema") or config.get("responseSchema")
-        if schema:
-            faker = _SchemaFaker(schema, _question_lines(prompt), self.answer_words)
-            text = json.dumps(faker.value(schema))
-        else:
-            text = _sentence("answer", None, self.answer_words)
-        details = [{"modality": "IMAGE", "tokenCount": img_tokens}] if sizes or unreadable else []
-        usage = {
-            "promptTokenCount": img_tokens + txt_tokens,
-            "promptTokensDetails": [*details, {"modality": "TEXT", "tokenCount": txt_tokens}],
-        }
-        meta = {"modelVersion": model, "responseId": f"fake-{uuid.uuid4().hex[:20]}"}
+        text, usage, meta = self._draft(model, body, sizes, unreadable, prompt)
 
         def answer(out: str | None, finish: str = "STOP") -> _Reply:
-            cand: dict[str, Any] = {"finishReason": finish, "index": 0}
-            if out is None:
-                cand["safetyRatings"] = _SAFETY_RATINGS
-            else:
-                cand["content"] = {"role": "model", "parts": [{"text": out}]}
-            n_out = len(out or "") // 4
-            totals = {
-                "candidatesTokenCount": n_out,
-                "totalTokenCount": img_tokens + txt_tokens + n_out,
-            }
-            return 200, {"candidates": [cand], "usageMetadata": {**usage, **totals}, **meta}, {}
+            return 200, _response(out, finish, usage, meta), {}
 
         if kind == "hang":
             self._bump("hang", entry)
@@ -425,6 +442,37 @@ class FakeGemini:
         if kind == "empty":
             return 200, {"candidates": []}, {}
         return answer(text)  # "ok"
+
+    def _draft(
+        self,
+        model: str,
+        body: dict[str, Any],
+        sizes: list[tuple[int, int]],
+        unreadable: int,
+        prompt: str,
+    ) -> tuple[str, dict[str, Any], dict[str, Any]]:
+        """Answer text, prompt-side usageMetadata and response metadata for one request."""
+        img_tokens, txt_tokens = _tokens(sizes, unreadable, prompt)
+        config = body.get("generationConfig") or {}
+        schema = config.get("responseJsonSchema") or config.get("responseSchema")
+        if schema:
+            faker = _SchemaFaker(schema, _question_lines(prompt), self.answer_words)
+            text = json.dumps(faker.value(schema))
+        else:
+            text = _sentence("answer", None, self.answer_words)
+        details = [{"modality": "IMAGE", "tokenCount": img_tokens}] if sizes or unreadable else []
+        usage = {
+            "promptTokenCount": img_tokens + txt_tokens,
+            "promptTokensDetails": [*details, {"modality": "TEXT", "tokenCount": txt_tokens}],
+        }
+        meta = {"modelVersion": model, "responseId": f"fake-{uuid.uuid4().hex[:20]}"}
+        return text, usage, meta
+
+    def ok_response(self, model: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The plain successful generateContent answer; batch items reuse it. No side effects."""
+        sizes, unreadable, prompt = _inspect(body, strip=False)
+        text, usage, meta = self._draft(model, body, sizes, unreadable, prompt)
+        return _response(text, "STOP", usage, meta)
 
     def _gate(self, entry: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """RPM window then random errors, under one lock so bursts cannot overshoot the limit."""
@@ -473,6 +521,28 @@ def _inspect(body: dict[str, Any], strip: bool) -> tuple[list[tuple[int, int]], 
     return sizes, unreadable, "\n".join(texts)
 
 
+def _tokens(sizes: list[tuple[int, int]], unreadable: int, prompt: str) -> tuple[int, int]:
+    """Image and text prompt tokens; an unreadable image is billed as one tile."""
+    return 258 * (sum(_tiles(w, h) for w, h in sizes) + unreadable), len(prompt) // 4
+
+
+def _response(
+    out: str | None, finish: str, usage: dict[str, Any], meta: dict[str, Any]
+) -> dict[str, Any]:
+    """A GenerateContentResponse; ``out=None`` is a candidate without content (safety stop)."""
+    cand: dict[str, Any] = {"finishReason": finish, "index": 0}
+    if out is None:
+        cand["safetyRatings"] = _SAFETY_RATINGS
+    else:
+        cand["content"] = {"role": "model", "parts": [{"text": out}]}
+    n_out = len(out or "") // 4
+    totals = {
+        "candidatesTokenCount": n_out,
+        "totalTokenCount": usage["promptTokenCount"] + n_out,
+    }
+    return {"candidates": [cand], "usageMetadata": {**usage, **totals}, **meta}
+
+
 def _tiles(width: int, height: int) -> int:
     """Gemini 2.x: both sides <= 384 px is one tile, else 768 px tiles."""
     if width <= 384 and height <= 384:
@@ -504,6 +574,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--api-key", default=None)
     parser.add_argument("--answer-words", type=int, default=40)
+    parser.add_argument("--batch-steps", type=int, default=2)
+    parser.add_argument("--batch-error-rate", type=float, default=0.0)
+    parser.add_argument("--batch-fail", action="store_true")
+    parser.add_argument("--batch-error-key", choices=["error", "status"], default="error")
     kw = vars(parser.parse_args(argv))
     kw["error_rates"] = {int(c): float(p) for c, p in (i.split("=", 1) for i in kw["error_rates"])}
     fake = FakeGemini(**kw)
