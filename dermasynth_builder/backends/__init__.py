@@ -31,6 +31,21 @@ def _gemini(system: str, options: dict[str, Any]) -> Backend:
     )
 
 
+def _openai(system: str, options: dict[str, Any]) -> Backend:
+    from .openai_compat import OpenAIBackend
+
+    return OpenAIBackend(
+        options["model"],
+        system,
+        base_url=options.get("base_url"),
+        temperature=options["temperature"],
+        seed=options["seed"],
+        max_output_tokens=options["max_output_tokens"],
+        timeout_s=options["timeout"],
+        max_connections=options.get("concurrency"),
+    )
+
+
 def _offline(system: str, options: dict[str, Any]) -> Backend:
     from .offline import OfflineBackend
 
@@ -39,6 +54,7 @@ def _offline(system: str, options: dict[str, Any]) -> Backend:
 
 BACKENDS: dict[str, Callable[[str, dict[str, Any]], Backend]] = {
     "gemini": _gemini,
+    "openai": _openai,
     "offline": _offline,
 }
 

@@ -25,8 +25,9 @@ from .common import UsageFailure, err, out
     type=click.Choice(list(BACKENDS)),
     default="gemini",
     show_default=True,
-    help="gemini: Google's API via google-genai; offline: deterministic answers from "
-    "the metadata, no network (dry runs, demo, tests).",
+    help="gemini: Google's API via google-genai; openai: an OpenAI-compatible server "
+    "(vLLM, Ollama, LM Studio; needs --base-url and --model); offline: deterministic "
+    "answers from the metadata, no network (dry runs, demo, tests).",
 )
 @click.option(
     "--model",
@@ -104,19 +105,24 @@ def generate(run: Path, **kwargs: object) -> None:
 
     Safe to stop and restart at any time (even kill -9): it re-reads what is done and does
     only the rest. Every planned request ends in exactly one of the two files. The API key
-    comes from GEMINI_API_KEY or GOOGLE_API_KEY (GOOGLE_GEMINI_BASE_URL changes the endpoint)
-    and is never printed or written. Exit code 1 if any request failed.
+    comes from GEMINI_API_KEY or GOOGLE_API_KEY (GOOGLE_GEMINI_BASE_URL changes the endpoint),
+    or OPENAI_API_KEY for --backend openai, and is never printed or written. Exit code 1 if
+    any request failed.
 
     \b
     Examples:
       dermasynth generate runs/first --rpm 2000 --tpm 4000000
       dermasynth generate runs/first --backend offline      # dry run: tokens and cost
       dermasynth generate runs/first --mode batch           # half price; rerun re-attaches
+      dermasynth generate runs/first --backend openai --base-url http://127.0.0.1:8000/v1 \\
+          --model Qwen/Qwen2.5-VL-7B-Instruct
     """
     try:
         options = GenerateOptions(**kwargs)
     except ValidationError as exc:
         raise UsageFailure(_one_line(exc)) from None
+    if options.backend == "openai" and options.model.startswith("gemini"):
+        raise UsageFailure("--backend openai needs --model: the name your server serves")
     summary = run_generate(run, options)
     if summary["counts"]["failures"]:
         sys.exit(1)

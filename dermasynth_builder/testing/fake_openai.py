@@ -1,0 +1,545 @@
+"""A fake OpenAI-compatible chat-completions server (the API vLLM, Ollama and LM Studio serve).
+
+Tests and benchmarks use it to exercise the ``openai`` backend's retries, structured output and
+its fallback for servers without ``response_format`` support, with no network, GPU or key.
+Stdlib only (plus Pillow for image sizes); mirrors ``fake_gemini``'s API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import contextlib
+import io
+import json
+import math
+import random
+import re
+import socket
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from PIL import Image
+
+# Any prefix: base_url is whatever the user gives (http://host:8000/v1, a gateway path, ...).
+_ROUTE = re.compile(r"^(?:/.*)?/chat/completions$")
+_MODELS = re.compile(r"^(?:/.*)?/models$")
+_KINDS = set("ok status length content_filter refusal bad_json empty not_json hang drop".split())
+_COUNTERS = "requests ok rpm_429 auth_failed response_format_rejected".split() + sorted(
+    _KINDS - {"ok", "status"}
+)
+_ERROR_TYPES = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("permission_denied", None),
+    404: ("not_found_error", "model_not_found"),
+    408: ("timeout", None),
+    422: ("invalid_request_error", None),
+    429: ("rate_limit_exceeded", "rate_limit_exceeded"),
+}
+_LOREM = (
+    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
+    "incididunt ut labore et dolore magna aliqua"
+).split()
+_LINE = re.compile(r"^\s*(?:[-*]\s*)?([A-Za-z_][\w.-]*)\s*:\s*(.+?)\s*$")
+_DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,(.*)$", re.S)
+_SCHEMA_HINT = "Answer with JSON matching this schema:"
+_Reply = tuple[int, Any, dict[str, str]]  # status, JSON body (or str for non-JSON), headers
+
+
+def _error(
+    code: int,
+    message: str = "",
+    retry_after: float | None = None,
+    retry_after_ms: float | None = None,
+    param: str | None = None,
+) -> _Reply:
+    """An error in OpenAI's shape, with Retry-After / retry-after-ms like real 429s."""
+    kind, err_code = _ERROR_TYPES.get(code, ("server_error", None))
+    body = {
+        "error": {
+            "message": message or f"Fake OpenAI error {code}.",
+            "type": kind,
+            "param": param,
+            "code": err_code,
+        }
+    }
+    headers: dict[str, str] = {}
+    if retry_after is not None:
+        headers["Retry-After"] = f"{retry_after:g}"
+    if retry_after_ms is not None:
+        headers["retry-after-ms"] = f"{retry_after_ms:g}"
+    return code, body, headers
+
+
+def _sentence(name: str, line: str | None, words: int) -> str:
+    """A deterministic answer that names its field, so tests can see what went where."""
+    if line:
+        head = ["Answer", "to:", *line.split()[:8], f"({name})"]
+    else:
+        head = ["Answer", "for", f"{name}:"]
+    start = sum(map(ord, name))
+    filler = [_LOREM[(start + i) % len(_LOREM)] for i in range(max(0, words - len(head)))]
+    return " ".join(head + filler) + "."
+
+
+def fake_value(
+    schema: Any,
+    lines: dict[str, str],
+    words: int = 40,
+    *,
+    root: Any = None,
+    name: str = "answer",
+    line: str | None = None,
+) -> Any:
+    """A value conforming to a standard JSON Schema (the subset pydantic emits and a bit more:
+    $ref/$defs, anyOf/oneOf/allOf, const/enum, object/array/string/number/integer/boolean);
+    strings echo the prompt line named like their property (``q1: ...``) or its parent's."""
+    root = schema if root is None else root
+    for _ in range(32):  # resolve chains of $ref
+        if not (isinstance(schema, dict) and "$ref" in schema):
+            break
+        node: Any = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        schema = node
+    if not isinstance(schema, dict):
+        return None
+    again = {"root": root, "name": name, "line": line}
+    for key in ("anyOf", "oneOf", "allOf"):
+        options = [o for o in schema.get(key) or [] if o.get("type") != "null"]
+        if options:
+            return fake_value(options[0], lines, words, **again)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    line = lines.get(name.lower(), line)
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    kind = kind or ("object" if "properties" in schema else "array" if "items" in schema else "")
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {
+            k: fake_value(v, lines, words, root=root, name=k, line=line) for k, v in props.items()
+        }
+    if kind == "array":
+        n = max(1, int(schema.get("minItems", 1)))
+        return [fake_value(schema.get("items") or {}, lines, words, **again) for _ in range(n)]
+    if kind in ("integer", "number"):
+        num = max(1.0, float(schema.get("minimum", 1)))
+        return int(num) if kind == "integer" else num
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    text = _sentence(name, line, words).ljust(int(schema.get("minLength", 0)), "x")
+    return text[: int(schema["maxLength"])] if "maxLength" in schema else text
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # stop() must not wait for handlers parked on keep-alive sockets
+    request_queue_size = 1024  # the default 5 resets connections under 64 concurrent clients
+    allow_reuse_address = True
+    fake: FakeOpenAI
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.fake._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        self.server.fake._track(self.connection, add=False)
+        with contextlib.suppress(OSError):
+            super().finish()
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if not _ROUTE.match(self.path.split("?", 1)[0]):
+            return self._send(_error(404, f"Fake OpenAI does not serve POST {self.path}."))
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        reply = self.server.fake._handle(self.path, headers, raw)
+        if reply is None:  # "drop": vanish without a byte, like a crashed upstream
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self._send(reply)
+
+    def do_GET(self) -> None:
+        if _MODELS.match(self.path.split("?", 1)[0]):  # what clients probe first
+            model = self.server.fake.served_model or "fake-vlm"
+            card = {"id": model, "object": "model", "created": 0, "owned_by": "fake"}
+            return self._send((200, {"object": "list", "data": [card]}, {}))
+        self._send(_error(404, f"Fake OpenAI does not serve GET {self.path}."))
+
+    do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _send(self, reply: _Reply) -> None:
+        code, body, extra = reply
+        if isinstance(body, str):  # non-JSON on purpose (a proxy's HTML page)
+            data, ctype = body.encode(), "text/html; charset=utf-8"
+        else:
+            data, ctype = json.dumps(body).encode(), "application/json"
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            for key, value in extra.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:  # the client gave up (e.g. its timeout fired during a hang)
+            self.close_connection = True
+
+
+class FakeOpenAI:
+    """Serve POST [/v1]/chat/completions on 127.0.0.1 with scripted and random failures."""
+
+    def __init__(
+        self,
+        *,
+        latency: float = 0.0,
+        latency_jitter: float = 0.0,
+        rpm_limit: int | None = None,
+        error_rates: dict[int, float] | None = None,
+        retry_after: float | None = None,
+        seed: int = 0,
+        api_key: str | None = None,
+        answer_words: int = 40,
+        port: int = 0,
+        keep_image_data: bool = True,
+        window_seconds: float = 60.0,
+        supports_response_format: bool = True,
+        served_model: str | None = None,
+    ) -> None:
+        self.latency, self.latency_jitter, self.rpm_limit = latency, latency_jitter, rpm_limit
+        self.error_rates = dict(error_rates or {})
+        self.retry_after, self.api_key, self.answer_words = retry_after, api_key, answer_words
+        self.port = port
+        self.window_seconds = window_seconds  # tests shorten the rpm window to fill it quickly
+        # Long benchmarks should pass False: 100k logged base64 images would fill the RAM.
+        self.keep_image_data = keep_image_data
+        # False: like many local servers, 400 on response_format; answers wrap JSON in prose.
+        self.supports_response_format = supports_response_format
+        self.served_model = served_model  # None: echo the request's model, like most gateways
+        self.url = ""  # http://127.0.0.1:PORT ; clients use url + "/v1"
+        self.stats: Counter[str] = Counter(dict.fromkeys(_COUNTERS, 0))
+        self.log: list[dict[str, Any]] = []
+        self._lock = threading.Lock()  # one lock: stats, log, script, rng and the rpm window
+        self._rng = random.Random(seed)
+        self._script: deque[tuple[str, dict[str, Any]]] = deque()
+        self._window: deque[float] = deque()
+        self._stop = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> FakeOpenAI:
+        self._stop.clear()
+        self._server = _Server(("127.0.0.1", self.port), _Handler)
+        self._server.fake = self
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop like a crash: hangs wake up and open keep-alive sockets are cut."""
+        self._stop.set()
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            (self._conns.add if add else self._conns.discard)(conn)
+
+    # -- scripting ---------------------------------------------------------------------------
+    def enqueue(self, kind: str, **kw: Any) -> None:
+        """Script the next response (FIFO); ``times=n`` queues it n times. Kinds: ok,
+        status(code, retry_after, retry_after_ms, message, text), length, content_filter,
+        refusal, bad_json(text), empty, not_json, hang(seconds), drop."""
+        if kind not in _KINDS:
+            raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(_KINDS)}")
+        times = int(kw.pop("times", 1))
+        with self._lock:
+            self._script.extend([(kind, kw)] * times)
+
+    def _bump(self, key: str, entry: dict[str, Any]) -> None:
+        with self._lock:
+            self.stats[key] += 1
+            entry["outcome"] = key
+
+    # -- request handling --------------------------------------------------------------------
+    def _handle(self, path: str, headers: dict[str, str], raw: bytes) -> _Reply | None:
+        """Answer one request; None means drop the connection without a response."""
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return _error(400, "We could not parse the JSON body of your request.")
+        if not isinstance(body, dict):
+            return _error(400, "The request body must be a JSON object.")
+        sizes, mimes, system, prompt = _inspect(body, strip=not self.keep_image_data)
+        authorization = headers.pop("authorization", None)  # the key is never logged
+        scheme = authorization.split(" ", 1)[0] if authorization else None
+        entry: dict[str, Any] = {
+            "path": path,
+            "model": body.get("model"),
+            "auth": scheme,
+            "headers": headers,
+            "body": body,
+            "time": time.monotonic(),
+            "image_sizes": sizes,
+            "image_mimes": mimes,
+        }
+        with self._lock:
+            self.stats["requests"] += 1
+            self.log.append(entry)
+        if self.api_key is not None and authorization != f"Bearer {self.api_key}":
+            self._bump("auth_failed", entry)
+            return _error(401, "Incorrect API key provided.")
+        with self._lock:
+            delay = self.latency + self._rng.uniform(-1.0, 1.0) * self.latency_jitter
+        if self._stop.wait(max(0.0, delay)):
+            return None
+        response_format = body.get("response_format")
+        if response_format and not self.supports_response_format:
+            self._bump("response_format_rejected", entry)
+            return _error(
+                400, "response_format json_schema is not supported", param="response_format"
+            )
+        with self._lock:
+            scripted = self._script.popleft() if self._script else None
+        kind, kw = scripted or self._gate(entry)
+        if kind == "rpm_429":
+            return _error(429, "Rate limit reached for requests (fake RPM limit).", kw["wait"])
+        if kind == "status":
+            code = int(kw.get("code", 500))
+            self._bump(f"error_{code}", entry)
+            if "text" in kw:
+                return code, str(kw["text"]), {}
+            default = self.retry_after if code in (429, 503) else None
+            retry = kw.get("retry_after", default)
+            return _error(code, kw.get("message", ""), retry, kw.get("retry_after_ms"))
+        text = self._answer_text(response_format, prompt)
+        # OpenAI's high-detail price: 85 tokens per image plus 170 per 512 px tile
+        image_tokens = sum(85 + 170 * _tiles(w, h) for w, h in sizes)
+        prompt_tokens = image_tokens + len(system + prompt) // 4
+
+        def answer(out: str, finish: str = "stop", **message: Any) -> _Reply:
+            completion = len(out) // 4
+            result = {
+                "id": f"chatcmpl-fake{uuid.uuid4().hex[:20]}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": self.served_model or body.get("model") or "fake-vlm",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": out, **message},
+                        "finish_reason": finish,
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt_tokens + completion,
+                },
+            }
+            return 200, result, {}
+
+        if kind == "hang":
+            self._bump("hang", entry)
+            return None if self._stop.wait(float(kw.get("seconds", 30.0))) else answer(text)
+        self._bump(kind, entry)
+        if kind == "drop":
+            return None
+        if kind == "length":
+            return answer(text[: len(text) // 2], "length")
+        if kind == "content_filter":
+            return answer("", "content_filter")
+        if kind == "refusal":
+            return answer("", refusal=kw.get("text", "I can't help with that."))
+        if kind == "bad_json":
+            return answer(kw.get("text", "I think this is a benign naevus, no JSON today."))
+        if kind == "empty":
+            return answer("")
+        if kind == "not_json":
+            return 200, "<html><body>502 Bad Gateway (proxy)</body></html>", {}
+        return answer(text)  # "ok"
+
+    def _answer_text(self, response_format: Any, prompt: str) -> str:
+        """Bare JSON for the request's json_schema; otherwise JSON for the schema found in
+        the prompt, wrapped in a ```json fence inside prose, as open models tend to answer."""
+        lines = _question_lines(prompt)
+        spec = response_format.get("json_schema") if isinstance(response_format, dict) else None
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if isinstance(schema, dict):
+            return json.dumps(fake_value(schema, lines, self.answer_words))
+        schema = _schema_in(prompt)
+        if schema is None:
+            return _sentence("answer", None, self.answer_words)
+        found = json.dumps(fake_value(schema, lines, self.answer_words), indent=2)
+        return f"Sure! Here is my answer as JSON:\n\n```json\n{found}\n```\n\nLet me know."
+
+    def _gate(self, entry: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """RPM window then random errors, under one lock so bursts cannot overshoot the limit."""
+        with self._lock:
+            now = time.monotonic()
+            while self._window and self._window[0] <= now - self.window_seconds:
+                self._window.popleft()
+            if self.rpm_limit is not None and len(self._window) >= self.rpm_limit:
+                self.stats["rpm_429"] += 1
+                entry["outcome"] = "rpm_429"
+                wait = self._window[0] + self.window_seconds - now
+                return "rpm_429", {"wait": max(1, math.ceil(wait))}
+            draw = self._rng.random()
+            for code, rate in sorted(self.error_rates.items()):
+                draw -= rate
+                if draw < 0:  # random errors do not take a slot in the rpm window
+                    return "status", {"code": code}
+            self._window.append(now)
+        return "ok", {}
+
+
+def _inspect(
+    body: dict[str, Any], strip: bool
+) -> tuple[list[tuple[int, int]], list[str], str, str]:
+    """Image sizes and MIME types from data URLs, the system text and the user text."""
+    sizes: list[tuple[int, int]] = []
+    mimes: list[str] = []
+    system: list[str] = []
+    texts: list[str] = []
+    for message in body.get("messages") or []:
+        if not isinstance(message, dict):
+            continue
+        out = system if message.get("role") == "system" else texts
+        content = message.get("content")
+        if isinstance(content, str):
+            out.append(content)
+            continue
+        for part in content or []:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "text":
+                out.append(str(part.get("text", "")))
+            image = part.get("image_url")
+            url = image.get("url", "") if isinstance(image, dict) else str(image or "")
+            match = _DATA_URL.match(url)
+            if not match:
+                continue
+            mimes.append(match[1])
+            try:
+                blob = base64.b64decode(match[2], validate=True)
+                with Image.open(io.BytesIO(blob)) as img:
+                    sizes.append(img.size)
+            except (binascii.Error, ValueError, OSError):
+                sizes.append((0, 0))
+            if strip and isinstance(image, dict):
+                image["url"] = f"data:{match[1]};base64,<{len(match[2])} chars>"
+    return sizes, mimes, "\n".join(system), "\n".join(texts)
+
+
+def _tiles(width: int, height: int) -> int:
+    """Roughly OpenAI's high-detail count: 512 px tiles."""
+    return math.ceil(width / 512) * math.ceil(height / 512)
+
+
+def _question_lines(prompt: str) -> dict[str, str]:
+    """Map ``name: text`` lines of the prompt so answers can echo their question."""
+    lines: dict[str, str] = {}
+    for line in prompt.splitlines():
+        match = _LINE.match(line)
+        if match:
+            lines.setdefault(match[1].lower(), match[2])
+    return lines
+
+
+def _schema_in(prompt: str) -> dict[str, Any] | None:
+    """The JSON Schema a client put in the prompt text (after the hint, else any object with
+    ``properties``)."""
+    at = prompt.find(_SCHEMA_HINT)
+    text = prompt[at + len(_SCHEMA_HINT) :] if at >= 0 else prompt
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except ValueError:
+            value = None
+        if isinstance(value, dict) and "properties" in value:
+            return value
+        start = text.find("{", start + 1)
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve until Ctrl-C, for manual runs against the CLI (--base-url http://127.0.0.1:PORT/v1)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--latency-jitter", type=float, default=0.0)
+    parser.add_argument("--rpm", dest="rpm_limit", type=int, default=None)
+    parser.add_argument(
+        "--error-rate", dest="error_rates", action="append", default=[], metavar="CODE=P"
+    )
+    parser.add_argument("--retry-after", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--api-key", default=None)
+    parser.add_argument("--answer-words", type=int, default=40)
+    parser.add_argument("--served-model", default=None)
+    parser.add_argument(
+        "--no-response-format",
+        dest="supports_response_format",
+        action="store_false",
+        help="Reject response_format with a 400, like servers without structured output.",
+    )
+    kw = vars(parser.parse_args(argv))
+    kw["error_rates"] = {int(c): float(p) for c, p in (i.split("=", 1) for i in kw["error_rates"])}
+    fake = FakeOpenAI(**kw)
+    with fake:
+        print(f"Fake OpenAI listening on {fake.url}/v1 (Ctrl-C to stop)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+    print(json.dumps(dict(fake.stats), sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
