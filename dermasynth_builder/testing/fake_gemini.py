@@ -10,23 +10,20 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import contextlib
 import io
 import json
 import math
 import random
 import re
-import socket
-import threading
 import time
 import uuid
 from collections import Counter, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from PIL import Image
 
 from dermasynth_builder.testing.fake_gemini_batch import BatchFiles
+from dermasynth_builder.testing.localserver import LocalHandler, LocalHTTPServer, LocalServer
 
 # An optional prefix is kept because the SDK keeps any path in base_url.
 _ROUTE = re.compile(r"^(?:/.*)?/(v1|v1beta)/models/([^/:]+):([A-Za-z]+)$")
@@ -174,83 +171,39 @@ class _SchemaFaker:
         return "array" if "items" in schema else "string"
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # stop() must not wait for handlers parked on keep-alive sockets
-    request_queue_size = 1024  # the default 5 resets connections under 64 concurrent clients
-    allow_reuse_address = True
-    fake: FakeGemini
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        self.server.fake._track(self.connection, add=False)
-        with contextlib.suppress(OSError):
-            super().finish()
+class _Handler(LocalHandler):
+    server: LocalHTTPServer[FakeGemini]
+    json_type = "application/json; charset=UTF-8"
 
     def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        raw = self._read_body()
         if self._batch_files(raw):
             return
         match = _ROUTE.match(self.path.split("?", 1)[0])
         if not match or match[3] not in ("generateContent", "countTokens"):
-            return self._send(_error(404, f"Fake Gemini does not serve {self.path}."))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        reply = self.server.fake._handle(match[3], match[1], match[2], self.path, headers, raw)
-        if reply is None:  # "drop": vanish without a byte, like a crashed upstream
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self._send(reply)
+            return self._reply(_error(404, f"Fake Gemini does not serve {self.path}."))
+        headers = self._lower_headers()
+        self._reply(self.server.fake._handle(match[3], match[1], match[2], self.path, headers, raw))
 
     def do_GET(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if not self._batch_files(raw):
-            self._send(_error(404, f"Fake Gemini does not serve {self.path}."))
+        if not self._batch_files(self._read_body()):
+            self._reply(_error(404, f"Fake Gemini does not serve {self.path}."))
 
     do_PUT = do_DELETE = do_PATCH = do_GET
 
     def _batch_files(self, raw: bytes) -> bool:
         """Serve a Batch/Files API route; False when the path is not one of them."""
-        headers = {k.lower(): v for k, v in self.headers.items()}
+        headers = self._lower_headers()
         reply = self.server.fake._batch_files.route(self.command, self.path, headers, raw)
         if reply is not None:
-            self._send(reply)
+            self._reply(reply)
         return reply is not None
 
-    def _send(self, reply: _Reply) -> None:
-        code, body, extra = reply
-        extra = dict(extra)
-        if isinstance(body, bytes):  # file downloads and upload-protocol replies
-            data = body
-            ctype = extra.pop("Content-Type", "application/octet-stream")
-        else:
-            data, ctype = json.dumps(body).encode(), "application/json; charset=UTF-8"
-        try:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:  # the client gave up (e.g. its timeout fired during a hang)
-            self.close_connection = True
 
-
-class FakeGemini:
+class FakeGemini(LocalServer):
     """Serve generateContent/countTokens on 127.0.0.1 with scripted and random failures."""
+
+    handler = _Handler
 
     def __init__(
         self,
@@ -271,27 +224,22 @@ class FakeGemini:
         batch_fail: bool = False,
         batch_error_key: str = "error",
     ) -> None:
+        # One lock: stats, log, script, rng, the rpm window and the open connections.
+        super().__init__(port)
         self.latency, self.latency_jitter, self.rpm_limit = latency, latency_jitter, rpm_limit
         self.error_rates = dict(error_rates or {})
         self.retry_after, self.api_key, self.answer_words = retry_after, api_key, answer_words
-        self.port = port
         # The rpm window; tests shorten it (e.g. 30 requests per 3 s) to fill it in seconds.
         self.window_seconds = window_seconds
         # Long benchmarks should pass False: 100k logged base64 images would fill the RAM.
         self.keep_image_data = keep_image_data
-        self.url = ""
         # A Counter so tests can read stats["error_500"] before any 500 happened.
         self.stats: Counter[str] = Counter(dict.fromkeys(_COUNTERS, 0))
         self.log: list[dict[str, Any]] = []
-        self._lock = threading.Lock()  # one lock: stats, log, script, rng and the rpm window
         self._rng = random.Random(seed)
         self._script: deque[tuple[str, dict[str, Any]]] = deque()
         self._window: deque[float] = deque()
         self._ok_times: list[float] = []
-        self._stop = threading.Event()
-        self._conns: set[socket.socket] = set()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         # Batch jobs advance one step per batches.get poll (PENDING, then RUNNING, then done);
         # read live, so a test may change them while jobs exist.
         self.batch_steps, self.batch_error_rate = batch_steps, batch_error_rate
@@ -303,45 +251,6 @@ class FakeGemini:
         # Jobs and files outlive stop()/start(), so a restarted client can re-attach by name.
         self.batches: dict[str, dict[str, Any]] = self._batch_files.jobs  # id -> job info
         self.files: dict[str, dict[str, Any]] = self._batch_files.files  # id -> File resource
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> FakeGemini:
-        self._stop.clear()
-        self._server = _Server(("127.0.0.1", self.port), _Handler)
-        self._server.fake = self
-        self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop like a crash: hangs wake up and open keep-alive sockets are cut."""
-        self._stop.set()
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeGemini:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            (self._conns.add if add else self._conns.discard)(conn)
 
     # -- scripting and metrics ---------------------------------------------------------------
     def enqueue(self, kind: str, **kw: Any) -> None:

@@ -13,18 +13,17 @@ before importing them (in practice: run them in a subprocess).
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
 import os
 import re
-import socket
 import threading
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from dermasynth_builder.testing.localserver import LocalHandler, LocalHTTPServer, LocalServer
 
 _Reply = tuple[int, bytes, dict[str, str]]  # status, body, extra headers
 _NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")
@@ -91,28 +90,8 @@ def _range(header: str | None, size: int) -> tuple[int, int] | None | bool:
     return (start, end) if start <= end else False
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # stop() must not wait for handlers parked on keep-alive sockets
-    request_queue_size = 1024  # the default 5 resets connections under parallel uploads
-    fake: FakeHub
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        with contextlib.suppress(OSError):
-            super().finish()
-        self.server.fake._track(self.connection, add=False)
+class _Handler(LocalHandler):
+    server: LocalHTTPServer[FakeHub]
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -129,47 +108,42 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._serve("DELETE")
 
-    def _body(self) -> bytes:
+    def _read_body(self) -> bytes:
         """Read the whole body first so keep-alive stays in sync; huggingface_hub streams LFS
         PUTs of file slices with chunked encoding."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            parts = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(parts)
-                parts.append(self.rfile.read(size))
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if "chunked" not in self.headers.get("Transfer-Encoding", "").lower():
+            return super()._read_body()
+        parts = []
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return b"".join(parts)
+            parts.append(self.rfile.read(size))
+            self.rfile.readline()
 
     def _serve(self, method: str) -> None:
-        body = self._body()
+        body = self._read_body()
         try:
             status, payload, headers = self.server.fake._handle(self, method, body)
         except Exception as exc:  # a bug in the fake must show up as a 500, not a hang
             status, payload, headers = _error(500, f"FakeHub error: {exc!r}")
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        if "Content-Length" not in headers:
-            self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if method != "HEAD":
-            self.wfile.write(payload)
+        self._write(status, payload, headers, head=method == "HEAD")
 
 
-class FakeHub:
+class FakeHub(LocalServer):
     """In-memory Hub on 127.0.0.1 for dataset (and model/space) repos.
 
     Only the latest state of each repo is kept; every commit gets a new sha (the clients cache
     trees and files by sha) and older shas are accepted as aliases of the latest state.
     """
 
+    handler = _Handler
+
     def __init__(self, *, token: str | None = None, port: int = 0) -> None:
+        super().__init__(port, lock=threading.RLock())
         self.token = token
-        self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.repos: dict[str, dict[str, Any]] = {}
         self.log: list[dict[str, Any]] = []
@@ -180,48 +154,6 @@ class FakeHub:
         self._salt = os.urandom(8)  # two hubs never mint the same sha for a shared HF cache
         self._secret = os.urandom(16)  # signs LFS upload hrefs, which the client PUTs unauthed
         self._counter = 0
-        self._lock = threading.RLock()
-        self._conns: set[socket.socket] = set()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def start(self) -> FakeHub:
-        self._server = _Server(("127.0.0.1", self.port), _Handler)
-        self._server.fake = self
-        self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and cut keep-alive sockets so client pools fail fast, not hang."""
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeHub:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            (self._conns.add if add else self._conns.discard)(conn)
 
     # -- public helpers ----------------------------------------------------------------------
 

@@ -10,21 +10,19 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import contextlib
 import io
 import json
 import math
 import random
 import re
-import socket
-import threading
 import time
 import uuid
 from collections import Counter, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from PIL import Image
+
+from dermasynth_builder.testing.localserver import LocalHandler, LocalHTTPServer, LocalServer
 
 # Any prefix: base_url is whatever the user gives (http://host:8000/v1, a gateway path, ...).
 _ROUTE = re.compile(r"^(?:/.*)?/chat/completions$")
@@ -143,72 +141,29 @@ def fake_value(
     return text[: int(schema["maxLength"])] if "maxLength" in schema else text
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # stop() must not wait for handlers parked on keep-alive sockets
-    request_queue_size = 1024  # the default 5 resets connections under 64 concurrent clients
-    allow_reuse_address = True
-    fake: FakeOpenAI
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.fake._track(self.connection, add=True)
-
-    def finish(self) -> None:
-        self.server.fake._track(self.connection, add=False)
-        with contextlib.suppress(OSError):
-            super().finish()
+class _Handler(LocalHandler):
+    server: LocalHTTPServer[FakeOpenAI]
 
     def do_POST(self) -> None:
-        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        raw = self._read_body()
         if not _ROUTE.match(self.path.split("?", 1)[0]):
-            return self._send(_error(404, f"Fake OpenAI does not serve POST {self.path}."))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        reply = self.server.fake._handle(self.path, headers, raw)
-        if reply is None:  # "drop": vanish without a byte, like a crashed upstream
-            self.close_connection = True
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            return
-        self._send(reply)
+            return self._reply(_error(404, f"Fake OpenAI does not serve POST {self.path}."))
+        self._reply(self.server.fake._handle(self.path, self._lower_headers(), raw))
 
     def do_GET(self) -> None:
         if _MODELS.match(self.path.split("?", 1)[0]):  # what clients probe first
             model = self.server.fake.served_model or "fake-vlm"
             card = {"id": model, "object": "model", "created": 0, "owned_by": "fake"}
-            return self._send((200, {"object": "list", "data": [card]}, {}))
-        self._send(_error(404, f"Fake OpenAI does not serve GET {self.path}."))
+            return self._reply((200, {"object": "list", "data": [card]}, {}))
+        self._reply(_error(404, f"Fake OpenAI does not serve GET {self.path}."))
 
     do_PUT = do_DELETE = do_PATCH = do_GET
 
-    def _send(self, reply: _Reply) -> None:
-        code, body, extra = reply
-        if isinstance(body, str):  # non-JSON on purpose (a proxy's HTML page)
-            data, ctype = body.encode(), "text/html; charset=utf-8"
-        else:
-            data, ctype = json.dumps(body).encode(), "application/json"
-        try:
-            self.send_response(code)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for key, value in extra.items():
-                self.send_header(key, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except OSError:  # the client gave up (e.g. its timeout fired during a hang)
-            self.close_connection = True
 
-
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     """Serve POST [/v1]/chat/completions on 127.0.0.1 with scripted and random failures."""
+
+    handler = _Handler
 
     def __init__(
         self,
@@ -227,66 +182,23 @@ class FakeOpenAI:
         supports_response_format: bool = True,
         served_model: str | None = None,
     ) -> None:
+        # One lock: stats, log, script, rng, the rpm window and the open connections.
+        super().__init__(port)
         self.latency, self.latency_jitter, self.rpm_limit = latency, latency_jitter, rpm_limit
         self.error_rates = dict(error_rates or {})
         self.retry_after, self.api_key, self.answer_words = retry_after, api_key, answer_words
-        self.port = port
         self.window_seconds = window_seconds  # tests shorten the rpm window to fill it quickly
         # Long benchmarks should pass False: 100k logged base64 images would fill the RAM.
         self.keep_image_data = keep_image_data
         # False: like many local servers, 400 on response_format; answers wrap JSON in prose.
         self.supports_response_format = supports_response_format
         self.served_model = served_model  # None: echo the request's model, like most gateways
-        self.url = ""  # http://127.0.0.1:PORT ; clients use url + "/v1"
+        # url is http://127.0.0.1:PORT once started; clients use url + "/v1".
         self.stats: Counter[str] = Counter(dict.fromkeys(_COUNTERS, 0))
         self.log: list[dict[str, Any]] = []
-        self._lock = threading.Lock()  # one lock: stats, log, script, rng and the rpm window
         self._rng = random.Random(seed)
         self._script: deque[tuple[str, dict[str, Any]]] = deque()
         self._window: deque[float] = deque()
-        self._stop = threading.Event()
-        self._conns: set[socket.socket] = set()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------
-    def start(self) -> FakeOpenAI:
-        self._stop.clear()
-        self._server = _Server(("127.0.0.1", self.port), _Handler)
-        self._server.fake = self
-        self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop like a crash: hangs wake up and open keep-alive sockets are cut."""
-        self._stop.set()
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        with self._lock:
-            conns = list(self._conns)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    def _track(self, conn: socket.socket, *, add: bool) -> None:
-        with self._lock:
-            (self._conns.add if add else self._conns.discard)(conn)
 
     # -- scripting ---------------------------------------------------------------------------
     def enqueue(self, kind: str, **kw: Any) -> None:
