@@ -21,6 +21,7 @@ from typing import Any
 
 from .backends import Call, CallResult, ContentError, FinalError, TransientError
 from .backends.base import model_for
+from .backends.gemini import RETRYABLE_STATUS
 from .engine import Engine, GenerateOptions
 from .images import prepare_image
 from .runfolder import (
@@ -274,9 +275,16 @@ class BatchRunner:
                 )
                 yield line.get("key"), parsed, line.get("status") or line.get("error")
 
+    def _rounds(self, ids: list[str]) -> int:
+        """How many jobs have carried these requests so far."""
+        first = ids[0]
+        return sum(any(first in group for group in j["calls"].values()) for j in self.jobs)
+
     def _merge(self, job: dict[str, Any], remote: Any) -> None:
         """Write each finished item's requests to responses or failures, skipping ids already
-        there (a merge cut off by a kill is simply done again)."""
+        there (a merge cut off by a kill is simply done again). As online, content failures
+        (cut-off or invalid JSON) and transient ones (5xx, an expired or failed job) are left
+        pending for the next job round until ``max_content_attempts`` rounds have been spent."""
         done = {r["id"] for name in (RESPONSES, FAILURES) for r in iter_jsonl(self.run / name)}
         wanted = {i for ids in job["calls"].values() for i in ids}
         requests = {r["id"]: r for r in iter_jsonl(self.run / REQUESTS) if r["id"] in wanted}
@@ -298,8 +306,16 @@ class BatchRunner:
                     outcome.answers = [outcome.answers[k] for k in keep]
                     self.engine._write_success(call, outcome, 1, 0.0, batch=True)
                 else:
-                    kind = "final" if isinstance(outcome, FinalError) else "content"
-                    self.engine._write_failure(call, kind, f"batch: {outcome}", 1)
+                    rounds = self._rounds(job["calls"][key])
+                    if (
+                        not isinstance(outcome, FinalError)
+                        and rounds < self.options.max_content_attempts
+                    ):
+                        return  # still pending: the next round resubmits it
+                    kind = {FinalError: "final", TransientError: "transient"}.get(
+                        type(outcome), "content"
+                    )
+                    self.engine._write_failure(call, kind, f"batch: {outcome}", rounds)
                 done.update(r["id"] for r in call.requests)
 
             for key, response, error in self._results(job, remote):
@@ -307,9 +323,11 @@ class BatchRunner:
                     seen.add(key)
                     call = self.engine.make_call([requests[i] for i in job["calls"][key]], records)
                     write(key, self._outcome(call, response, error, self.engine.backend))
+            ended = f"job {job['name']} ended {job['state']} without it"
             for key in job["calls"]:
-                if key not in seen:
-                    write(key, FinalError(f"job {job['name']} ended {job['state']} without it"))
+                if key not in seen:  # cancelled on purpose: final; failed or expired: retry
+                    cancelled = job["state"] == "JOB_STATE_CANCELLED"
+                    write(key, FinalError(ended) if cancelled else TransientError(ended))
         job["merged"] = True
         self.say(f"merged {job['name']} ({job['state']})")
 
@@ -321,6 +339,9 @@ class BatchRunner:
                 if isinstance(error, dict)
                 else getattr(error, "message", error)
             )
+            code = error.get("code") if isinstance(error, dict) else getattr(error, "code", None)
+            if code in RETRYABLE_STATUS:
+                return TransientError(f"item error {code}: {message}")
             return FinalError(f"item error: {message}")
         if response is None:
             return ContentError("no response for this item")
@@ -331,20 +352,16 @@ class BatchRunner:
 
     # -- the whole mode --------------------------------------------------------------------
     def run_all(self) -> dict[str, Any]:
+        """Re-attach to earlier jobs, then submit what is left, round after round, until every
+        request is answered or has failed for good (each round ends in responses/failures or
+        in more rounds, at most ``max_content_attempts`` of them)."""
         self._reattach_unnamed()
-        self.wait_and_merge()  # earlier jobs first: their ids must not be submitted again
-        pending_ids = {
-            i for j in self.jobs if not j["merged"] for ids in j["calls"].values() for i in ids
-        }
-        calls = [
-            c
-            for c in self.engine.pending_calls()
-            if not {r["id"] for r in c.requests} & pending_ids
-        ]
-        if calls:
+        while True:
+            self.wait_and_merge()  # all jobs merged: nothing pending is inside a job
+            calls = self.engine.pending_calls()
+            if not calls:
+                return self.engine.finish()
             self.submit(calls)
-            self.wait_and_merge()
-        return self.engine.finish()
 
 
 def _inline_item(line: dict[str, Any]) -> dict[str, Any]:

@@ -105,6 +105,21 @@ def test_failed_job_fails_its_requests_with_the_reason(run, server):
     batch(run).run_all()
     failures = lines(run / "failures.jsonl")
     assert len(failures) == 30 and "JOB_STATE_FAILED" in failures[0]["reason"]
+    # a failed job is transient: resubmitted, up to max_content_attempts (3) rounds in all
+    assert server.stats["batch_create"] == 3 and failures[0]["kind"] == "transient"
+    assert outcomes(run) == planned(run)
+
+
+def test_a_failed_round_is_resubmitted_and_then_answered(run, server):
+    server.batch_fail = True
+    runner = batch(run)
+    runner.submit(runner.engine.pending_calls())
+    runner.wait_and_merge()  # the job failed: its requests stay pending, nothing written
+    assert lines(run / "failures.jsonl") == [] and lines(run / "responses.jsonl") == []
+    server.batch_fail = False
+    batch(run).run_all()
+    assert server.stats["batch_create"] == 2
+    assert lines(run / "failures.jsonl") == [] and outcomes(run) == planned(run)
 
 
 def test_status_and_cancel(run, server):
