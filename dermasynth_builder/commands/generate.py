@@ -53,6 +53,13 @@ from .common import UsageFailure, err, out
     help="Attempts per call before its requests go to failures.jsonl.",
 )
 @click.option(
+    "--max-content-attempts",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Of those, attempts for answers cut off or failing the schema (batch: job rounds).",
+)
+@click.option(
     "--retry-failed", is_flag=True, help="Give the requests in failures.jsonl another round."
 )
 @click.option(
