@@ -161,7 +161,7 @@ class BatchRunner:
                 try:
                     image, _, _ = prepare_image(call.image_path, call.max_image_side)
                 except OSError as exc:  # deleted or damaged since the plan: fail it now
-                    self.engine._write_failure(call, "final", f"image unreadable: {exc}", 0)
+                    self.engine.write_failure(call, "final", f"image unreadable: {exc}", 0)
                     continue
                 line = dumps(
                     {
@@ -288,7 +288,7 @@ class BatchRunner:
         done = {r["id"] for name in (RESPONSES, FAILURES) for r in iter_jsonl(self.run / name)}
         wanted = {i for ids in job["calls"].values() for i in ids}
         requests = {r["id"]: r for r in iter_jsonl(self.run / REQUESTS) if r["id"] in wanted}
-        records = self.engine._records()
+        records = self.engine.records_by_image()
         seen: set[str] = set()
         with (
             JsonlAppender(self.run / RESPONSES) as responses,
@@ -304,7 +304,7 @@ class BatchRunner:
                 call.requests = [call.requests[k] for k in keep]
                 if isinstance(outcome, CallResult):
                     outcome.answers = [outcome.answers[k] for k in keep]
-                    self.engine._write_success(call, outcome, 1, 0.0, batch=True)
+                    self.engine.write_success(call, outcome, 1, 0.0, batch=True)
                 else:
                     rounds = self._rounds(job["calls"][key])
                     if (
@@ -315,7 +315,7 @@ class BatchRunner:
                     kind = {FinalError: "final", TransientError: "transient"}.get(
                         type(outcome), "content"
                     )
-                    self.engine._write_failure(call, kind, f"batch: {outcome}", rounds)
+                    self.engine.write_failure(call, kind, f"batch: {outcome}", rounds)
                 done.update(r["id"] for r in call.requests)
 
             for key, response, error in self._results(job, remote):

@@ -152,7 +152,7 @@ class Engine:
             write_jsonl_atomic(self.run / FAILURES, keep)
             failed = set()
         finished = done | failed
-        records = self._records()
+        records = self.records_by_image()
         groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
         planned = 0
         for req in iter_jsonl(self.run / REQUESTS):
@@ -184,7 +184,8 @@ class Engine:
         )
         return call
 
-    def _records(self) -> dict[tuple[str, str], SourceRecord]:
+    def records_by_image(self) -> dict[tuple[str, str], SourceRecord]:
+        """The records, for backends that answer from metadata (offline); empty otherwise."""
         if self.options.backend != "offline":
             return {}
         return {
@@ -247,23 +248,23 @@ class Engine:
                 error = FinalError(f"unexpected {type(exc).__name__}: {exc}")
             else:
                 self.tpm.settle(estimate, result.usage.total)
-                self._write_success(call, result, attempt, time.monotonic() - started)
+                self.write_success(call, result, attempt, time.monotonic() - started)
                 return
             self.tpm.settle(estimate, 0 if isinstance(error, TransientError) else estimate)
             if isinstance(error, FinalError):
-                return self._write_failure(call, "final", str(error), attempt)
+                return self.write_failure(call, "final", str(error), attempt)
             if isinstance(error, ContentError):
                 content_failures += 1
                 if (
                     content_failures >= options.max_content_attempts
                     or attempt >= options.max_attempts
                 ):
-                    return self._write_failure(call, "content", str(error), attempt)
+                    return self.write_failure(call, "content", str(error), attempt)
                 self.progress.content_retries += 1
                 await asyncio.sleep(min(options.retry_base_delay, 1.0) * self.rng.uniform(0.5, 1.0))
                 continue
             if attempt >= options.max_attempts:
-                return self._write_failure(call, "transient", str(error), attempt)
+                return self.write_failure(call, "transient", str(error), attempt)
             self.progress.transient_retries += 1
             await asyncio.sleep(self._backoff(attempt, getattr(error, "retry_after", None)))
 
@@ -275,9 +276,11 @@ class Engine:
             delay = max(delay, retry_after + self.rng.uniform(0, 0.25 * max(retry_after, 0.1)))
         return delay
 
-    def _write_success(
+    def write_success(
         self, call: Call, result: CallResult, attempts: int, latency: float, batch: bool = False
     ) -> None:
+        """Append one responses.jsonl line per request of the call (its answers, its share of
+        the call's usage) and count them."""
         n = len(call.requests)
         usage = result.usage
         shares = {
@@ -326,7 +329,8 @@ class Engine:
         )
         self.on_progress(p)
 
-    def _write_failure(self, call: Call, kind: str, reason: str, attempts: int) -> None:
+    def write_failure(self, call: Call, kind: str, reason: str, attempts: int) -> None:
+        """Append one failures.jsonl line per request of the call, with the (redacted) reason."""
         reason = redact(reason)
         for req in call.requests:
             self._failures.write(
