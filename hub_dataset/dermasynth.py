@@ -19,6 +19,7 @@ from PIL import Image
 SOURCES = ("derm12345", "bcn20000", "pad_ufes_20", "scin", "hiba")
 _FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP")
 
+
 class StoredFeatures(datasets.Features):
     """Features whose examples arrive already in storage form.
 
