@@ -93,27 +93,28 @@ def _split_pairs(run: Path, staging: Path, chunk: int, release: Release) -> dict
     counts: Counter = Counter()
     last: dict[str, str] = {}
     try:
-        for raw in open(run / PAIRS, "rb"):  # noqa: SIM115 - closed when read to the end
-            if not raw.endswith(b"\n"):
-                continue  # a torn last line is no pair
-            row = json.loads(raw)
-            source = row["source"]
-            new_image = last.get(source) != row["image_id"]
-            if source not in handles or (counts[source] >= chunk and new_image):
-                if source in handles:
-                    handles[source].close()
-                path = staging / f"{source}-{len(chunks.get(source, [])):05d}.jsonl"
-                chunks.setdefault(source, []).append(path)
-                handles[source] = open(path, "wb")  # noqa: SIM115
-                counts[source] = 0
-            handles[source].write(raw)
-            counts[source] += 1
-            release.models[row.get("model") or "unknown"] += 1
-            if new_image:  # pairs of one image are adjacent in plan order
-                release.images[source] += 1
-                modality = row.get("modality") or "unknown"
-                release.modalities.setdefault(source, Counter())[modality] += 1
-            last[source] = row["image_id"]
+        with open(run / PAIRS, "rb") as lines:
+            for raw in lines:
+                if not raw.endswith(b"\n"):
+                    continue  # a torn last line is no pair
+                row = json.loads(raw)
+                source = row["source"]
+                new_image = last.get(source) != row["image_id"]
+                if source not in handles or (counts[source] >= chunk and new_image):
+                    if source in handles:
+                        handles[source].close()
+                    path = staging / f"{source}-{len(chunks.get(source, [])):05d}.jsonl"
+                    chunks.setdefault(source, []).append(path)
+                    handles[source] = open(path, "wb")  # noqa: SIM115
+                    counts[source] = 0
+                handles[source].write(raw)
+                counts[source] += 1
+                release.models[row.get("model") or "unknown"] += 1
+                if new_image:  # pairs of one image are adjacent in plan order
+                    release.images[source] += 1
+                    modality = row.get("modality") or "unknown"
+                    release.modalities.setdefault(source, Counter())[modality] += 1
+                last[source] = row["image_id"]
     finally:
         for handle in handles.values():
             handle.close()

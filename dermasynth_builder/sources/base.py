@@ -205,7 +205,6 @@ class Source:
         self,
         root: str | os.PathLike[str],
         *,
-        limit: int | None = None,
         progress: ProgressFn | None = None,
     ) -> ReadResult:
         """Read the source at ``root``: every metadata row ends as one record or one skip."""
@@ -223,8 +222,6 @@ class Source:
             if isinstance(item, Skip):
                 result.skipped.append(item)
                 continue
-            if limit is not None and len(result.records) >= limit:
-                break
             skip = self._check(item, real_root, seen)
             if skip is None:
                 result.records.append(item.record)

@@ -13,17 +13,16 @@ import binascii
 import io
 import json
 import math
-import random
 import re
 import time
 import uuid
-from collections import Counter, deque
 from typing import Any
 
 from PIL import Image
 
 from dermasynth_builder.testing.fake_gemini_batch import BatchFiles
-from dermasynth_builder.testing.localserver import LocalHandler, LocalHTTPServer, LocalServer
+from dermasynth_builder.testing.localserver import LocalHandler, LocalHTTPServer
+from dermasynth_builder.testing.scripted import ScriptedServer, question_lines, sentence
 
 # An optional prefix is kept because the SDK keeps any path in base_url.
 _ROUTE = re.compile(r"^(?:/.*)?/(v1|v1beta)/models/([^/:]+):([A-Za-z]+)$")
@@ -53,11 +52,6 @@ _FORMATS = {
     "email": "fake@example.com",
     "uri": "https://example.com/fake",
 }
-_LOREM = (
-    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
-    "incididunt ut labore et dolore magna aliqua"
-).split()
-_LINE = re.compile(r"^\s*(?:[-*]\s*)?([A-Za-z_][\w.-]*)\s*:\s*(.+?)\s*$")
 _SAFETY_RATINGS = [
     {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True},
     {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
@@ -79,17 +73,6 @@ def _error(code: int, message: str = "", retry_after: float | None = None) -> _R
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after:g}s"}
         ]
     return code, {"error": err}, headers
-
-
-def _sentence(name: str, line: str | None, words: int) -> str:
-    """A deterministic answer that names its field, so tests can see what went where."""
-    if line:
-        head = ["Answer", "to:", *line.split()[:8], f"({name})"]
-    else:
-        head = ["Answer", "for", f"{name}:"]
-    start = sum(map(ord, name))
-    filler = [_LOREM[(start + i) % len(_LOREM)] for i in range(max(0, words - len(head)))]
-    return " ".join(head + filler) + "."
 
 
 class _SchemaFaker:
@@ -153,7 +136,7 @@ class _SchemaFaker:
     def _string(self, schema: dict[str, Any], name: str, line: str | None) -> str:
         if schema.get("format") in _FORMATS:  # so pydantic datetime/UUID fields still parse
             return _FORMATS[schema["format"]]
-        text = _sentence(name, line, self.words)
+        text = sentence(name, line, self.words)
         lo = int(schema.get("minLength", schema.get("min_length", 0)))
         hi = schema.get("maxLength", schema.get("max_length"))
         text = text.ljust(lo, "x")
@@ -200,10 +183,12 @@ class _Handler(LocalHandler):
         return reply is not None
 
 
-class FakeGemini(LocalServer):
+class FakeGemini(ScriptedServer):
     """Serve generateContent/countTokens on 127.0.0.1 with scripted and random failures."""
 
     handler = _Handler
+    kinds = frozenset(_KINDS)
+    counters = _COUNTERS
 
     def __init__(
         self,
@@ -224,21 +209,19 @@ class FakeGemini(LocalServer):
         batch_fail: bool = False,
         batch_error_key: str = "error",
     ) -> None:
-        # One lock: stats, log, script, rng, the rpm window and the open connections.
-        super().__init__(port)
-        self.latency, self.latency_jitter, self.rpm_limit = latency, latency_jitter, rpm_limit
-        self.error_rates = dict(error_rates or {})
-        self.retry_after, self.api_key, self.answer_words = retry_after, api_key, answer_words
-        # The rpm window; tests shorten it (e.g. 30 requests per 3 s) to fill it in seconds.
-        self.window_seconds = window_seconds
-        # Long benchmarks should pass False: 100k logged base64 images would fill the RAM.
-        self.keep_image_data = keep_image_data
-        # A Counter so tests can read stats["error_500"] before any 500 happened.
-        self.stats: Counter[str] = Counter(dict.fromkeys(_COUNTERS, 0))
-        self.log: list[dict[str, Any]] = []
-        self._rng = random.Random(seed)
-        self._script: deque[tuple[str, dict[str, Any]]] = deque()
-        self._window: deque[float] = deque()
+        super().__init__(
+            latency=latency,
+            latency_jitter=latency_jitter,
+            rpm_limit=rpm_limit,
+            error_rates=error_rates,
+            retry_after=retry_after,
+            seed=seed,
+            api_key=api_key,
+            answer_words=answer_words,
+            port=port,
+            keep_image_data=keep_image_data,
+            window_seconds=window_seconds,
+        )
         self._ok_times: list[float] = []
         # Batch jobs advance one step per batches.get poll (PENDING, then RUNNING, then done);
         # read live, so a test may change them while jobs exist.
@@ -253,14 +236,6 @@ class FakeGemini(LocalServer):
         self.files: dict[str, dict[str, Any]] = self._batch_files.files  # id -> File resource
 
     # -- scripting and metrics ---------------------------------------------------------------
-    def enqueue(self, kind: str, **kw: Any) -> None:
-        """Script the next response (FIFO); ``times=n`` queues it n times."""
-        if kind not in _KINDS:
-            raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(_KINDS)}")
-        times = int(kw.pop("times", 1))
-        with self._lock:
-            self._script.extend([(kind, kw)] * times)
-
     def accepted_per_minute(self) -> float:
         """Ok responses per minute between the first and last ok (0.0 with fewer than two)."""
         with self._lock:
@@ -365,10 +340,10 @@ class FakeGemini(LocalServer):
         config = body.get("generationConfig") or {}
         schema = config.get("responseJsonSchema") or config.get("responseSchema")
         if schema:
-            faker = _SchemaFaker(schema, _question_lines(prompt), self.answer_words)
+            faker = _SchemaFaker(schema, question_lines(prompt), self.answer_words)
             text = json.dumps(faker.value(schema))
         else:
-            text = _sentence("answer", None, self.answer_words)
+            text = sentence("answer", None, self.answer_words)
         details = [{"modality": "IMAGE", "tokenCount": img_tokens}] if sizes or unreadable else []
         usage = {
             "promptTokenCount": img_tokens + txt_tokens,
@@ -382,25 +357,6 @@ class FakeGemini(LocalServer):
         sizes, unreadable, prompt = _inspect(body, strip=False)
         text, usage, meta = self._draft(model, body, sizes, unreadable, prompt)
         return _response(text, "STOP", usage, meta)
-
-    def _gate(self, entry: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """RPM window then random errors, under one lock so bursts cannot overshoot the limit."""
-        with self._lock:
-            now = time.monotonic()
-            while self._window and self._window[0] <= now - self.window_seconds:
-                self._window.popleft()
-            if self.rpm_limit is not None and len(self._window) >= self.rpm_limit:
-                self.stats["rpm_429"] += 1
-                entry["outcome"] = "rpm_429"
-                wait = self._window[0] + self.window_seconds - now
-                return "rpm_429", {"wait": max(1, math.ceil(wait))}
-            draw = self._rng.random()
-            for code, rate in sorted(self.error_rates.items()):
-                draw -= rate
-                if draw < 0:  # random errors do not take a slot in the rpm window
-                    return "status", {"code": code}
-            self._window.append(now)
-        return "ok", {}
 
 
 def _inspect(body: dict[str, Any], strip: bool) -> tuple[list[tuple[int, int]], int, str]:
@@ -457,16 +413,6 @@ def _tiles(width: int, height: int) -> int:
     if width <= 384 and height <= 384:
         return 1
     return math.ceil(width / 768) * math.ceil(height / 768)
-
-
-def _question_lines(prompt: str) -> dict[str, str]:
-    """Map ``name: text`` lines of the prompt so answers can echo their question."""
-    lines: dict[str, str] = {}
-    for line in prompt.splitlines():
-        match = _LINE.match(line)
-        if match:
-            lines.setdefault(match[1].lower(), match[2])
-    return lines
 
 
 def main(argv: list[str] | None = None) -> None:

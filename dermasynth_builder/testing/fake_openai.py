@@ -13,16 +13,15 @@ import binascii
 import io
 import json
 import math
-import random
 import re
 import time
 import uuid
-from collections import Counter, deque
 from typing import Any
 
 from PIL import Image
 
-from dermasynth_builder.testing.localserver import LocalHandler, LocalHTTPServer, LocalServer
+from dermasynth_builder.testing.localserver import LocalHandler, LocalHTTPServer
+from dermasynth_builder.testing.scripted import ScriptedServer, question_lines, sentence
 
 # Any prefix: base_url is whatever the user gives (http://host:8000/v1, a gateway path, ...).
 _ROUTE = re.compile(r"^(?:/.*)?/chat/completions$")
@@ -40,11 +39,6 @@ _ERROR_TYPES = {
     422: ("invalid_request_error", None),
     429: ("rate_limit_exceeded", "rate_limit_exceeded"),
 }
-_LOREM = (
-    "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "
-    "incididunt ut labore et dolore magna aliqua"
-).split()
-_LINE = re.compile(r"^\s*(?:[-*]\s*)?([A-Za-z_][\w.-]*)\s*:\s*(.+?)\s*$")
 _DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,(.*)$", re.S)
 _SCHEMA_HINT = "Answer with JSON matching this schema:"
 _Reply = tuple[int, Any, dict[str, str]]  # status, JSON body (or str for non-JSON), headers
@@ -73,17 +67,6 @@ def _error(
     if retry_after_ms is not None:
         headers["retry-after-ms"] = f"{retry_after_ms:g}"
     return code, body, headers
-
-
-def _sentence(name: str, line: str | None, words: int) -> str:
-    """A deterministic answer that names its field, so tests can see what went where."""
-    if line:
-        head = ["Answer", "to:", *line.split()[:8], f"({name})"]
-    else:
-        head = ["Answer", "for", f"{name}:"]
-    start = sum(map(ord, name))
-    filler = [_LOREM[(start + i) % len(_LOREM)] for i in range(max(0, words - len(head)))]
-    return " ".join(head + filler) + "."
 
 
 def fake_value(
@@ -137,7 +120,7 @@ def fake_value(
         return True
     if kind == "null":
         return None
-    text = _sentence(name, line, words).ljust(int(schema.get("minLength", 0)), "x")
+    text = sentence(name, line, words).ljust(int(schema.get("minLength", 0)), "x")
     return text[: int(schema["maxLength"])] if "maxLength" in schema else text
 
 
@@ -160,10 +143,12 @@ class _Handler(LocalHandler):
     do_PUT = do_DELETE = do_PATCH = do_GET
 
 
-class FakeOpenAI(LocalServer):
+class FakeOpenAI(ScriptedServer):
     """Serve POST [/v1]/chat/completions on 127.0.0.1 with scripted and random failures."""
 
     handler = _Handler
+    kinds = frozenset(_KINDS)
+    counters = _COUNTERS
 
     def __init__(
         self,
@@ -182,35 +167,25 @@ class FakeOpenAI(LocalServer):
         supports_response_format: bool = True,
         served_model: str | None = None,
     ) -> None:
-        # One lock: stats, log, script, rng, the rpm window and the open connections.
-        super().__init__(port)
-        self.latency, self.latency_jitter, self.rpm_limit = latency, latency_jitter, rpm_limit
-        self.error_rates = dict(error_rates or {})
-        self.retry_after, self.api_key, self.answer_words = retry_after, api_key, answer_words
-        self.window_seconds = window_seconds  # tests shorten the rpm window to fill it quickly
-        # Long benchmarks should pass False: 100k logged base64 images would fill the RAM.
-        self.keep_image_data = keep_image_data
+        super().__init__(
+            latency=latency,
+            latency_jitter=latency_jitter,
+            rpm_limit=rpm_limit,
+            error_rates=error_rates,
+            retry_after=retry_after,
+            seed=seed,
+            api_key=api_key,
+            answer_words=answer_words,
+            port=port,
+            keep_image_data=keep_image_data,
+            window_seconds=window_seconds,
+        )
         # False: like many local servers, 400 on response_format; answers wrap JSON in prose.
         self.supports_response_format = supports_response_format
         self.served_model = served_model  # None: echo the request's model, like most gateways
         # url is http://127.0.0.1:PORT once started; clients use url + "/v1".
-        self.stats: Counter[str] = Counter(dict.fromkeys(_COUNTERS, 0))
-        self.log: list[dict[str, Any]] = []
-        self._rng = random.Random(seed)
-        self._script: deque[tuple[str, dict[str, Any]]] = deque()
-        self._window: deque[float] = deque()
 
     # -- scripting ---------------------------------------------------------------------------
-    def enqueue(self, kind: str, **kw: Any) -> None:
-        """Script the next response (FIFO); ``times=n`` queues it n times. Kinds: ok,
-        status(code, retry_after, retry_after_ms, message, text), length, content_filter,
-        refusal, bad_json(text), empty, not_json, hang(seconds), drop."""
-        if kind not in _KINDS:
-            raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(_KINDS)}")
-        times = int(kw.pop("times", 1))
-        with self._lock:
-            self._script.extend([(kind, kw)] * times)
-
     def _bump(self, key: str, entry: dict[str, Any]) -> None:
         with self._lock:
             self.stats[key] += 1
@@ -317,35 +292,16 @@ class FakeOpenAI(LocalServer):
     def _answer_text(self, response_format: Any, prompt: str) -> str:
         """Bare JSON for the request's json_schema; otherwise JSON for the schema found in
         the prompt, wrapped in a ```json fence inside prose, as open models tend to answer."""
-        lines = _question_lines(prompt)
+        lines = question_lines(prompt)
         spec = response_format.get("json_schema") if isinstance(response_format, dict) else None
         schema = spec.get("schema") if isinstance(spec, dict) else None
         if isinstance(schema, dict):
             return json.dumps(fake_value(schema, lines, self.answer_words))
         schema = _schema_in(prompt)
         if schema is None:
-            return _sentence("answer", None, self.answer_words)
+            return sentence("answer", None, self.answer_words)
         found = json.dumps(fake_value(schema, lines, self.answer_words), indent=2)
         return f"Sure! Here is my answer as JSON:\n\n```json\n{found}\n```\n\nLet me know."
-
-    def _gate(self, entry: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        """RPM window then random errors, under one lock so bursts cannot overshoot the limit."""
-        with self._lock:
-            now = time.monotonic()
-            while self._window and self._window[0] <= now - self.window_seconds:
-                self._window.popleft()
-            if self.rpm_limit is not None and len(self._window) >= self.rpm_limit:
-                self.stats["rpm_429"] += 1
-                entry["outcome"] = "rpm_429"
-                wait = self._window[0] + self.window_seconds - now
-                return "rpm_429", {"wait": max(1, math.ceil(wait))}
-            draw = self._rng.random()
-            for code, rate in sorted(self.error_rates.items()):
-                draw -= rate
-                if draw < 0:  # random errors do not take a slot in the rpm window
-                    return "status", {"code": code}
-            self._window.append(now)
-        return "ok", {}
 
 
 def _inspect(
@@ -389,16 +345,6 @@ def _inspect(
 def _tiles(width: int, height: int) -> int:
     """Roughly OpenAI's high-detail count: 512 px tiles."""
     return math.ceil(width / 512) * math.ceil(height / 512)
-
-
-def _question_lines(prompt: str) -> dict[str, str]:
-    """Map ``name: text`` lines of the prompt so answers can echo their question."""
-    lines: dict[str, str] = {}
-    for line in prompt.splitlines():
-        match = _LINE.match(line)
-        if match:
-            lines.setdefault(match[1].lower(), match[2])
-    return lines
 
 
 def _schema_in(prompt: str) -> dict[str, Any] | None:
