@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 from dermasynth_builder.engine import Engine, GenerateOptions
 from dermasynth_builder.plan import make_plan
 from dermasynth_builder.pricing import cost, load_prices
-from dermasynth_builder.testing import scale
+from tests.support import scale
 
 
 def dry_run(run: Path, one_question: bool) -> dict[str, int]:

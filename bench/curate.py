@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 from dermasynth_builder.curate import curate
-from dermasynth_builder.runfolder import write_json_atomic, write_jsonl_atomic
+from dermasynth_builder.run import write_json_atomic, write_jsonl_atomic
 
 SOURCES = ("derm12345", "bcn20000", "pad_ufes_20", "scin", "hiba")
 WH = ("What", "Which", "How", "Why", "Where", "When would", "In what way does", "Could")

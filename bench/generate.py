@@ -23,10 +23,11 @@ from pathlib import Path
 from google import genai
 from google.genai import types
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 from dermasynth_builder.images import image_tokens
 from dermasynth_builder.plan import make_plan
-from dermasynth_builder.testing import scale
-from dermasynth_builder.testing.fake_gemini import FakeGemini
+from tests.support import scale
+from tests.support.fake_gemini import FakeGemini
 
 KEY = "bench-key"
 

@@ -20,10 +20,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 from dermasynth_builder.package import builder_module
-from dermasynth_builder.runfolder import write_json_atomic, write_jsonl_atomic
-from dermasynth_builder.synthetic import draw_lesion, encode_jpeg
-from dermasynth_builder.testing.measure import run_cli
+from dermasynth_builder.run import write_json_atomic, write_jsonl_atomic
+from tests.support.measure import run_cli
+from tests.support.synthetic import draw_lesion, encode_jpeg
 
 SOURCES = ("derm12345", "bcn20000", "pad_ufes_20", "scin", "hiba")
 LOAD = """

@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from dermasynth_builder.testing import scale
-from dermasynth_builder.testing.measure import run_cli
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
+from tests.support import scale
+from tests.support.measure import run_cli
 
 LIMIT_S, LIMIT_RSS = 60.0, 1 << 30
 

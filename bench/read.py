@@ -10,14 +10,16 @@ fully decodes each image, side by side on the same files.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 from dermasynth_builder.sources import get_source
-from dermasynth_builder.testing import scale
+from tests.support import scale
 
 
 def main() -> None:

@@ -1,24 +1,28 @@
 """The release's README.md: YAML metadata built with huggingface_hub's DatasetCardData, and a
-body rendered from ``dataset_card.md`` (Jinja) with the run's provenance and curation report."""
+body rendered from ``dataset_card.md`` (Jinja) with the run's provenance and curation report.
+
+Titles, licences and citations come from the source registry; a licence it does not know is an
+error, so a card never mislabels one."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from huggingface_hub import DatasetCardData
 
 from .paths import data_path
 from .prompts import make_env
-from .sources import SOURCES
+from .release import Release, builder_module
+from .sources.registry import License, license_for, source_info
 
-if TYPE_CHECKING:
-    from .package import Release
 
-LICENSE_IDS = {"CC BY 4.0": "cc-by-4.0", "CC BY-NC 4.0": "cc-by-nc-4.0"}
-SCIN_LICENSE_LINK = "https://github.com/google-research-datasets/scin/blob/main/LICENSE"
+def source_licenses(release: Release, source: str) -> list[License]:
+    """The licences of a source's rows (its registry licence when none was counted)."""
+    names = release.licenses.get(source) or {source_info(source).license}
+    return [license_for(name) for name in sorted(names)]
 
 
 def size_category(n: int) -> str:
@@ -69,11 +73,15 @@ def card_data(release: Release, features: Any) -> DatasetCardData:
                 "splits": _splits(rows, release.nbytes.get(source, {})),
             }
         )
-    licenses = sorted({SOURCES[s].license for s in release.rows})
-    ids = sorted({LICENSE_IDS.get(name, "other") for name in licenses})
+    licenses = {lic for s in release.rows for lic in source_licenses(release, s)}
+    ids = sorted({lic.hub_id for lic in licenses})
+    other = sorted((lic for lic in licenses if lic.hub_id == "other"), key=lambda x: x.name)
     extra: dict[str, Any] = {}
-    if "other" in ids:
-        extra = {"license_name": "scin-data-use-license", "license_link": SCIN_LICENSE_LINK}
+    if other:  # the Hub takes one name and link for "other"; the body lists every licence
+        extra = {
+            "license_name": ",".join(lic.hub_name or lic.name for lic in other),
+            "license_link": other[0].link,
+        }
     return DatasetCardData(
         pretty_name="DermaSynth (DermaSynth builder release)",
         license=ids if len(ids) > 1 else ids[0],
@@ -81,7 +89,7 @@ def card_data(release: Release, features: Any) -> DatasetCardData:
         task_categories=["image-to-text", "visual-question-answering"],
         tags=["dermatology", "medical", "skin-lesion", "synthetic", "image-text"],
         size_categories=[size_category(sum(rows_all.values()))],
-        source_datasets=[SOURCES[s].homepage for s in release.rows],
+        source_datasets=[source_info(s).homepage for s in release.rows],
         configs=configs,
         dataset_info=infos,
         **extra,
@@ -89,23 +97,24 @@ def card_data(release: Release, features: Any) -> DatasetCardData:
 
 
 def render_card(run: Path, info: dict[str, Any], release: Release) -> str:
-    from .package import builder_module
-
+    """The README.md of ``release``, made from RUN's run.json and report.json."""
     module = builder_module()
     data = card_data(release, module.FEATURES)
     report_path = run / "report.json"
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     sources = []
     for name, splits in release.rows.items():
-        cls = SOURCES[name]
+        entry = source_info(name)
+        licenses = source_licenses(release, name)
         sources.append(
             {
                 "name": name,
-                "title": cls.title,
-                "license": cls.license,
-                "attribution": cls.attribution,
-                "citation": cls.citation,
-                "homepage": cls.homepage,
+                "title": entry.title,
+                "license": ", ".join(lic.name for lic in licenses),
+                "licenses": [{"name": x.name, "link": x.link} for x in licenses],
+                "attribution": entry.attribution,
+                "citation": entry.citation,
+                "homepage": entry.homepage,
                 "images": release.images[name],
                 "pairs": sum(splits.values()),
                 "splits": splits,
@@ -137,9 +146,7 @@ def render_card(run: Path, info: dict[str, Any], release: Release) -> str:
             "malignancy_agreement": [],
             **report,
         },
-        "figures": sorted(p.name for p in (release.out / "figures").glob("*.png"))
-        if (release.out / "figures").is_dir()
-        else [],
+        "figures": release.figures,
         "has_test": any(s["splits"].get("test") for s in sources),
     }
     template = make_env(data_path("dataset_card.md").parent).from_string(

@@ -10,6 +10,7 @@ call by default (one upload serves every question, and fewer calls fit under an 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import random
@@ -17,9 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from .backends import (
     Backend,
@@ -31,50 +30,14 @@ from .backends import (
     make_backend,
 )
 from .limits import RateLimiter
+from .options import GenerateOptions
 from .paths import templates_dir
 from .pricing import cost, load_prices
 from .prompts import make_env
 from .records import SourceRecord
-from .runfolder import (
-    FAILURES,
-    RECORDS,
-    REQUESTS,
-    RESPONSES,
-    JsonlAppender,
-    RunFolderError,
-    iter_jsonl,
-    read_run,
-    update_run,
-    write_jsonl_atomic,
-)
+from .run import Failure, Request, Response, ResultSink, RunFolder
 
 SECRET_ENV = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "HF_TOKEN")
-
-
-class GenerateOptions(BaseModel):
-    """Everything ``dermasynth generate`` can be told; defaults that work for Gemini 2.0 Flash."""
-
-    model_config = ConfigDict(extra="forbid")
-    backend: str = "gemini"
-    model: str = "gemini-2.0-flash"
-    base_url: str | None = None  # OpenAI-compatible servers (--backend openai)
-    mode: Literal["online", "batch"] = "online"
-    poll_interval: float = Field(default=30.0, gt=0)  # batch mode: first wait between polls
-    rpm: float | None = Field(default=None, gt=0)
-    tpm: float | None = Field(default=None, gt=0)
-    concurrency: int = Field(default=32, ge=1)
-    max_attempts: int = Field(default=6, ge=1)
-    max_content_attempts: int = Field(default=3, ge=1)
-    retry_failed: bool = False
-    one_question_per_request: bool = False
-    max_image_side: int = Field(default=768, ge=64)
-    temperature: float = Field(default=0.4, ge=0)
-    seed: int | None = 0
-    max_output_tokens: int = Field(default=2048, ge=16)
-    timeout: float = Field(default=120.0, gt=0)
-    retry_base_delay: float = Field(default=1.0, ge=0)
-    retry_max_delay: float = Field(default=60.0, ge=0)
-    prices: Path | None = None
 
 
 @dataclass(slots=True)
@@ -122,17 +85,23 @@ class Engine:
         backend: Backend | None = None,
         on_progress: Callable[[Progress], None] | None = None,
     ):
-        self.run = run
+        self.folder = RunFolder(run)
+        self.sink: ResultSink | None = None
+        self.run = self.folder.path
         self.options = options
-        self.info = read_run(run)
-        if not (run / REQUESTS).is_file():
-            raise RunFolderError(f"{run / REQUESTS} not found: run `dermasynth plan` first")
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(self.folder.lock("generate"))  # released by close()
+        try:
+            self.info = self.folder.check_plan(templates_dir())
+        except BaseException:
+            self.close()
+            raise
         options_dict = options.model_dump()
         self.backend = backend or make_backend(
             options.backend, self.info.get("system", ""), options_dict
         )
         self.prices = load_prices(options.prices)
-        self.priced_model = getattr(self.backend, "priced_as", None) or self.backend.model
+        self.priced_model = self.backend.priced_as
         self.template = make_env(templates_dir()).get_template("request.j2")
         self.roots = {k: Path(v["root"]) for k, v in self.info["plan"]["sources"].items()}
         self.progress = Progress()
@@ -141,57 +110,70 @@ class Engine:
         self.tpm = RateLimiter(options.tpm)
         self.rng = random.Random()
 
+    def close(self) -> None:
+        """Close the result files and release the run folder's lock."""
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
+        self._lock.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open_sink(self) -> ResultSink:
+        """The run's exactly-once result sink, opened once; ``--retry-failed`` first gives the
+        recorded failures another chance."""
+        if self.sink is None:
+            sink = self.folder.sink()
+            if self.options.retry_failed:
+                sink.forget_failures()
+            self.sink = sink.open()
+        return self.sink
+
     # -- planning the calls --------------------------------------------------------------
     def pending_calls(self) -> list[Call]:
-        """The calls still to make: planned ids not yet in responses (or failures)."""
-        done = {row["id"] for row in iter_jsonl(self.run / RESPONSES)}
-        failed = {row["id"] for row in iter_jsonl(self.run / FAILURES)} - done
-        if self.options.retry_failed and failed:
-            # drop the failures being retried first, atomically, so no id ends up in both files
-            keep = [row for row in iter_jsonl(self.run / FAILURES) if row["id"] not in failed]
-            write_jsonl_atomic(self.run / FAILURES, keep)
-            failed = set()
-        finished = done | failed
+        """The calls still to make: planned requests with no outcome yet, grouped by image."""
+        done = self.open_sink().done
         records = self.records_by_image()
-        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        groups: dict[tuple[str, ...], list[Request]] = {}
         planned = 0
-        for req in iter_jsonl(self.run / REQUESTS):
+        for req in self.folder.requests():
             planned += 1
-            if req["id"] in finished:
+            if req.id in done:
                 continue
-            key = (req["source"], req["image_id"])
+            key: tuple[str, ...] = (req.source, req.image_id)
             if self.options.one_question_per_request:
-                key = (*key, req["id"])  # type: ignore[assignment]
+                key = (*key, req.id)
             groups.setdefault(key, []).append(req)
         self.progress.planned = planned
-        self.progress.done_before = len(finished)
+        self.progress.done_before = len(done)
+        if groups:  # results will change: curate and package must run again
+            self.folder.start_step("generate")
         return [self.make_call(requests, records) for requests in groups.values()]
 
     def make_call(
-        self, requests: list[dict[str, Any]], records: dict[tuple[str, str], SourceRecord]
+        self, requests: list[Request], records: dict[tuple[str, str], SourceRecord]
     ) -> Call:
         """One call for requests about one image, with its prompt rendered."""
-        source, image_id = requests[0]["source"], requests[0]["image_id"]
+        first = requests[0]
         call = Call(
-            call_id=_id(*(r["id"] for r in requests)),
-            image_path=self.roots[source] / requests[0]["image_path"],
+            call_id=_id(*(r.id for r in requests)),
+            image_path=self.roots[first.source] / first.image_path,
             requests=requests,
-            record=records.get((source, image_id)),
+            record=records.get((first.source, first.image_id)),
             max_image_side=self.options.max_image_side,
         )
-        call.prompt = self.template.render(
-            context=requests[0]["context"], questions=call.questions()
-        )
+        call.prompt = self.template.render(context=first.context, questions=call.questions())
         return call
 
     def records_by_image(self) -> dict[tuple[str, str], SourceRecord]:
         """The records, for backends that answer from metadata (offline); empty otherwise."""
-        if self.options.backend != "offline":
+        if not self.backend.needs_records:
             return {}
-        return {
-            (row["source"], row["image_id"]): SourceRecord.from_dict(row)
-            for row in iter_jsonl(self.run / RECORDS)
-        }
+        return self.folder.records_by_image()
 
     # -- running ---------------------------------------------------------------------------
     async def run_async(self, finish: bool = True) -> Progress:
@@ -199,25 +181,20 @@ class Engine:
         self.on_progress(self.progress)
         in_flight = asyncio.Semaphore(self.options.concurrency)
         window = asyncio.Semaphore(self.options.concurrency * 4)  # bounds tasks, not calls
-        with (
-            JsonlAppender(self.run / RESPONSES) as responses,
-            JsonlAppender(self.run / FAILURES) as failures,
-        ):
-            self._responses, self._failures = responses, failures
-            tasks: set[asyncio.Task] = set()
-            try:
-                for call in calls:
-                    await window.acquire()
-                    task = asyncio.create_task(self._do_call(call, in_flight))
-                    task.add_done_callback(lambda t: window.release())
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                while tasks:
-                    await asyncio.gather(*list(tasks))
-            finally:
-                for task in tasks:
-                    task.cancel()
-                await self.backend.aclose()
+        tasks: set[asyncio.Task] = set()
+        try:
+            for call in calls:
+                await window.acquire()
+                task = asyncio.create_task(self._do_call(call, in_flight))
+                task.add_done_callback(lambda t: window.release())
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            while tasks:
+                await asyncio.gather(*list(tasks))
+        finally:
+            for task in tasks:
+                task.cancel()
+            await self.backend.aclose()
         if finish:
             self.finish()
         return self.progress
@@ -279,8 +256,8 @@ class Engine:
     def write_success(
         self, call: Call, result: CallResult, attempts: int, latency: float, batch: bool = False
     ) -> None:
-        """Append one responses.jsonl line per request of the call (its answers, its share of
-        the call's usage) and count them."""
+        """Record one response per request of the call (its answer, its share of the call's
+        usage) through the sink, and count what was written."""
         n = len(call.requests)
         usage = result.usage
         shares = {
@@ -288,32 +265,35 @@ class Engine:
             "output_tokens": _split(usage.output_tokens + usage.thoughts_tokens, n),
             "image_tokens": _split(usage.image_tokens, n),
         }
-        for i, (req, answer) in enumerate(zip(call.requests, result.answers, strict=True)):
-            self._responses.write(
-                {
-                    "id": req["id"],
-                    "source": req["source"],
-                    "image_id": req["image_id"],
-                    "question_type": req["question_type"],
-                    "bank": req.get("bank"),
-                    "task": req["task"],
-                    "self_instruct": bool(req.get("self_instruct")),
-                    "instruction": req["question"],
-                    "question": answer.question if answer.question else req["question"],
-                    "answer": answer.answer,
-                    "model": result.model,
-                    "backend": self.backend.name,
-                    "finish_reason": result.finish_reason,
-                    "call_id": call.call_id,
-                    "call_size": n,
-                    "attempts": attempts,
-                    "latency_s": round(latency, 3),
-                    "usage": {k: v[i] for k, v in shares.items()},
-                    "batch": batch,
-                }
+        rows = [
+            Response(
+                id=req.id,
+                source=req.source,
+                image_id=req.image_id,
+                question_type=req.question_type,
+                bank=req.bank,
+                task=req.task,
+                self_instruct=req.self_instruct,
+                instruction=req.question,
+                question=answer.question if answer.question else req.question,
+                answer=answer.answer,
+                model=result.model,
+                backend=self.backend.name,
+                finish_reason=result.finish_reason,
+                call_id=call.call_id,
+                call_size=n,
+                attempts=attempts,
+                latency_s=round(latency, 3),
+                usage={k: v[i] for k, v in shares.items()},
+                batch=batch,
             )
+            for i, (req, answer) in enumerate(zip(call.requests, result.answers, strict=True))
+        ]
+        written = len(self.open_sink().add_responses(rows))
+        if not written:
+            return
         p = self.progress
-        p.responses += n
+        p.responses += written
         p.calls += 1
         p.input_tokens += usage.prompt_tokens
         p.output_tokens += usage.output_tokens + usage.thoughts_tokens
@@ -330,27 +310,28 @@ class Engine:
         self.on_progress(p)
 
     def write_failure(self, call: Call, kind: str, reason: str, attempts: int) -> None:
-        """Append one failures.jsonl line per request of the call, with the (redacted) reason."""
+        """Record one failure per request of the call, with the (redacted) reason."""
         reason = redact(reason)
-        for req in call.requests:
-            self._failures.write(
-                {
-                    "id": req["id"],
-                    "source": req["source"],
-                    "image_id": req["image_id"],
-                    "question_type": req["question_type"],
-                    "task": req["task"],
-                    "kind": kind,
-                    "reason": reason,
-                    "attempts": attempts,
-                    "backend": self.backend.name,
-                    "model": self.backend.model,
-                }
+        rows = [
+            Failure(
+                id=req.id,
+                source=req.source,
+                image_id=req.image_id,
+                question_type=req.question_type,
+                task=req.task,
+                kind=kind,
+                reason=reason,
+                attempts=attempts,
+                backend=self.backend.name,
+                model=self.backend.model,
             )
+            for req in call.requests
+        ]
+        written = len(self.open_sink().add_failures(rows))
         p = self.progress
-        p.failures += len(call.requests)
+        p.failures += written
         label = f"{kind}: {reason.split(':')[0]}"
-        p.reasons[label] = p.reasons.get(label, 0) + len(call.requests)
+        p.reasons[label] = p.reasons.get(label, 0) + written
         self.on_progress(p)
 
     def finish(self) -> dict[str, Any]:
@@ -359,21 +340,22 @@ class Engine:
         by_tier: dict[tuple[str, bool], list[int]] = {}  # batch calls bill at half price
         calls: set[str] = set()
         responses = 0
-        for row in iter_jsonl(self.run / RESPONSES):
+        for row in self.folder.responses():
             responses += 1
-            calls.add(row["call_id"])
+            calls.add(row.call_id)
             total = usage.setdefault(
-                row["model"], {"input_tokens": 0, "output_tokens": 0, "image_tokens": 0}
+                row.model, {"input_tokens": 0, "output_tokens": 0, "image_tokens": 0}
             )
             for key in total:
-                total[key] += int(row["usage"].get(key, 0))
-            tier = by_tier.setdefault((row["model"], bool(row.get("batch"))), [0, 0])
-            tier[0] += int(row["usage"].get("input_tokens", 0))
-            tier[1] += int(row["usage"].get("output_tokens", 0))
-        failures = sum(1 for _ in iter_jsonl(self.run / FAILURES))
+                total[key] += int(row.usage.get(key, 0))
+            tier = by_tier.setdefault((row.model, row.batch), [0, 0])
+            tier[0] += int(row.usage.get("input_tokens", 0))
+            tier[1] += int(row.usage.get("output_tokens", 0))
+        failures = sum(1 for _ in self.folder.failures())
+        simulated = self.backend.model if self.backend.simulated else None
         estimated = 0.0
         for (model, batch), (tokens_in, tokens_out) in by_tier.items():
-            priced = self.priced_model if model == "offline" else model
+            priced = self.priced_model if model == simulated else model
             estimated += cost(self.prices, priced, tokens_in, tokens_out, batch=batch) or 0.0
         summary = {
             "backend": self.backend.name,
@@ -392,7 +374,9 @@ class Engine:
             "usage": usage,
             "estimated_cost_usd": round(estimated, 6),
         }
-        update_run(self.run, generation=summary)
+        self.folder.update(generation=summary)
+        if responses + failures >= self.progress.planned:
+            self.folder.finish_step("generate", responses=responses, failures=failures)
         return summary
 
 

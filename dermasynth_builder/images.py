@@ -13,8 +13,6 @@ import os
 import warnings
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
-
 _TAIL = 64
 
 
@@ -29,6 +27,8 @@ def check_image(path: str | os.PathLike[str]) -> str | None:
         return exc.strerror or "cannot stat"
     if size == 0:
         return "zero bytes"
+    from PIL import Image, UnidentifiedImageError  # not at the top: keeps `--help` light
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter(
@@ -87,6 +87,8 @@ def prepare_image(
 ) -> tuple[bytes, int, int]:
     """Load an image for upload: RGB (alpha flattened on white), longest side at most
     ``max_side`` (768 px is one Gemini tile), encoded as JPEG. Returns (bytes, width, height)."""
+    from PIL import Image
+
     with Image.open(path) as im:
         im.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced scale, much faster
         if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):

@@ -3,55 +3,34 @@
 The release is a folder that stock `datasets` loads with no remote code:
 ``data/<config>/<split>-XXXXX-of-YYYYY.parquet`` per source, and a README whose YAML declares
 one config per source plus ``all`` (the default), which globs every source's files, so nothing
-is stored twice.
+is stored twice. It is built whole beside ``--out`` and swapped in (see `release_folder`), so
+`package` never deletes or overwrites a file it did not write.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
-import sys
-import tempfile
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from .paths import data_path
-from .runfolder import PAIRS, RunFolderError, read_run
+from .release import Release, ReleaseError, builder_module
+from .release_folder import check_out, clean_leftovers, resolve_out, staging, swap_in, write_marker
+from .run.fingerprint import file_digest
+from .run.folder import PAIRS, RunFolder
+from .run.jsonl import RunFolderError
+from .sources.registry import REGISTRY, SOURCE_NAMES, UnknownLicenseError, license_for
 
-CONFIG_ORDER = ("derm12345", "bcn20000", "pad_ufes_20", "scin", "hiba")
+__all__ = ["Release", "build_source", "builder_module", "package"]
 
-
-@dataclass(slots=True)
-class Release:
-    out: Path
-    rows: dict[str, dict[str, int]] = field(default_factory=dict)  # config -> split -> rows
-    nbytes: dict[str, dict[str, int]] = field(default_factory=dict)  # config -> split -> bytes
-    files: dict[str, list[str]] = field(default_factory=dict)  # config -> parquet paths
-    images: Counter = field(default_factory=Counter)  # source -> images
-    modalities: dict[str, Counter] = field(default_factory=dict)  # source -> modality -> images
-    models: Counter = field(default_factory=Counter)  # model -> pairs
-
-
-def builder_module() -> Any:
-    """Import hub_dataset/dermasynth.py (a file, not a package module) by path."""
-    path = data_path("hub_dataset") / "dermasynth.py"
-    name = "dermasynth_hub_builder"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+_MAX_OPEN = 64  # piece files open at once while splitting (the rest are reopened to append)
 
 
 def build_source(job: dict[str, Any]) -> dict[str, Any]:
-    """Run the builder for one source config (or one chunk of its pairs): a worker's task.
+    """Run the builder for one source config (or one piece of its pairs): a worker's task.
 
     Returns the Parquet files it wrote per split, and the rows and bytes per split.
     """
@@ -84,41 +63,68 @@ def build_source(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _split_pairs(run: Path, staging: Path, chunk: int, release: Release) -> dict[str, list[Path]]:
-    """One pass over pairs.jsonl into files of at most ``chunk`` pairs per source, so that each
-    builder reads only its own pairs and big sources can be built in parallel pieces. Pairs of
-    one image stay in one piece. The counts the card needs are taken on the way."""
-    chunks: dict[str, list[Path]] = {}
-    handles: dict[str, Any] = {}
-    counts: Counter = Counter()
-    last: dict[str, str] = {}
+def _check(path: Path, n: int, row: Any) -> None:
+    """Is line ``n`` a pair of a known source with a known licence? Else one clear error."""
+    if not isinstance(row, dict) or not row.get("source") or not row.get("image_id"):
+        raise ReleaseError(f"{path} line {n}: not a pair with a 'source' and an 'image_id'")
+    if row["source"] not in REGISTRY:
+        raise ReleaseError(f"{path} line {n}: unknown source {row['source']!r}")
+    try:
+        license_for(row.get("license"))
+    except UnknownLicenseError as exc:
+        raise ReleaseError(f"{path} line {n} ({row['image_id']}): {exc}") from None
+
+
+def _split_pairs(run: Path, work: Path, chunk: int, release: Release) -> dict[str, list[Path]]:
+    """One pass over pairs.jsonl into per-source pieces of about ``chunk`` pairs each.
+
+    Each builder then reads only its own pairs, and big sources build in parallel pieces. Pairs
+    are grouped by (source, image_id) explicitly, whatever their order in the file: an image is
+    assigned to a piece when first seen and every later pair of it follows it there, so it is
+    read and encoded once. Only that index is kept in memory, not the pairs. The counts the card
+    needs are taken on the way."""
+    pieces: dict[str, list[Path]] = {}
+    size: Counter = Counter()
+    piece_of: dict[tuple[str, str], Path] = {}
+    handles: dict[Path, IO[bytes]] = {}
+    known: set[tuple[Any, Any]] = set()  # checked (source, licence) couples
     try:
         with open(run / PAIRS, "rb") as lines:
-            for raw in lines:
+            for n, raw in enumerate(lines, 1):
                 if not raw.endswith(b"\n"):
                     continue  # a torn last line is no pair
-                row = json.loads(raw)
-                source = row["source"]
-                new_image = last.get(source) != row["image_id"]
-                if source not in handles or (counts[source] >= chunk and new_image):
-                    if source in handles:
-                        handles[source].close()
-                    path = staging / f"{source}-{len(chunks.get(source, [])):05d}.jsonl"
-                    chunks.setdefault(source, []).append(path)
-                    handles[source] = open(path, "wb")  # noqa: SIM115
-                    counts[source] = 0
-                handles[source].write(raw)
-                counts[source] += 1
-                release.models[row.get("model") or "unknown"] += 1
-                if new_image:  # pairs of one image are adjacent in plan order
+                try:
+                    row = json.loads(raw)
+                    source, image, lic = row["source"], row["image_id"], row.get("license")
+                except (ValueError, TypeError, KeyError, AttributeError):
+                    row, source, image, lic = None, None, None, None
+                if (source, lic) not in known or not image:
+                    _check(run / PAIRS, n, row)  # raises unless all is well
+                    known.add((source, lic))
+                key = (source, image)
+                path = piece_of.get(key)
+                if path is None:
+                    own = pieces.setdefault(source, [])
+                    if not own or size[own[-1]] >= chunk:
+                        own.append(work / f"{source}-{len(own):05d}.jsonl")
+                    path = piece_of[key] = own[-1]
                     release.images[source] += 1
                     modality = row.get("modality") or "unknown"
                     release.modalities.setdefault(source, Counter())[modality] += 1
-                last[source] = row["image_id"]
+                handle = handles.get(path)
+                if handle is None:
+                    if len(handles) >= _MAX_OPEN:  # close the longest open; reopened to append
+                        handles.pop(next(iter(handles))).close()
+                    handle = handles[path] = open(path, "ab")  # noqa: SIM115 (closed below)
+                handle.write(raw)
+                size[path] += 1
+                release.models[row.get("model") or "unknown"] += 1
     finally:
         for handle in handles.values():
             handle.close()
-    return chunks
+    for source, lic in known:
+        release.licenses.setdefault(source, set()).add(lic)
+    return pieces
 
 
 def _collect(source: str, results: list[dict[str, Any]], target: Path, release: Release) -> None:
@@ -141,6 +147,53 @@ def _collect(source: str, results: list[dict[str, Any]], target: Path, release: 
     release.nbytes[source] = dict(nbytes)
 
 
+def _build(run: Path, new: Path, work: Path, options: dict[str, Any], release: Release) -> None:
+    """Write data/ of the new release into ``new``, with builder caches and pieces in ``work``."""
+    with open(run / PAIRS, "rb") as fh:
+        total = sum(1 for _ in fh)
+    workers = max(1, options.pop("num_proc") or 1)
+    # one piece per source when serial; with workers, about four pieces per worker keep
+    # them busy to the end (each piece costs a builder set-up, so not too many)
+    chunk = total + 1 if workers == 1 else max(1000, min(10000, -(-total // (workers * 4))))
+    pieces = _split_pairs(run, work, chunk, release)
+    if not pieces:
+        raise RunFolderError(f"{run / PAIRS} holds no pairs: nothing to package")
+    jobs = [
+        {
+            "source": source,
+            "run": str(run),
+            "pairs": str(path),
+            "cache": str(work / "cache" / path.stem),
+            "built": str(work / "built" / path.stem),
+            **options,
+        }
+        for source, paths in pieces.items()
+        for path in paths
+    ]
+    builder_module()  # import datasets and the builder once: forked workers inherit them
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+            results = list(pool.map(build_source, jobs))
+    else:
+        results = [build_source(job) for job in jobs]
+    for source in [s for s in SOURCE_NAMES if s in pieces]:
+        mine = [r for job, r in zip(jobs, results, strict=True) if job["source"] == source]
+        _collect(source, mine, new / "data" / source, release)
+
+
+def _curated_pairs(folder: RunFolder) -> dict[str, Any]:
+    """The curate step's mark, once sure pairs.jsonl is what curate wrote from the current plan."""
+    pairs = folder.file(PAIRS)
+    if not pairs.is_file():
+        raise RunFolderError(f"{pairs} not found: run `dermasynth curate` first")
+    mark = folder.require_step("curate", "package")
+    if mark.get("pairs") and file_digest(pairs) != mark["pairs"]:
+        raise RunFolderError(
+            f"{pairs} changed since `dermasynth curate` wrote it: run `dermasynth curate` again"
+        )
+    return mark
+
+
 def package(
     run: Path,
     out: Path,
@@ -151,62 +204,42 @@ def package(
     max_shard_size: str = "500MB",
     split_seed: int = 0,
 ) -> Release:
-    """Write the Parquet release of RUN's curated pairs to OUT (its data/ is replaced whole).
+    """Write the Parquet release of RUN's curated pairs to OUT, replacing only our own release.
 
-    With ``num_proc`` > 1, the builder runs in that many processes over pieces of each source.
+    OUT must be absent, empty, or a release this function wrote with nothing added; anything
+    else raises `ForeignContentError` and is left as it was. With ``num_proc`` > 1 the builder
+    runs in that many processes over pieces of each source. The run folder is locked meanwhile,
+    and its ``package`` step is marked done only once the new release is in place.
     """
     from .card import render_card  # keeps `datasets` off the import path of the other verbs
 
-    info = read_run(run)
-    if not (run / PAIRS).is_file():
-        raise RunFolderError(f"{run / PAIRS} not found: run `dermasynth curate` first")
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".package-", dir=out))
-    release = Release(out)
-    try:
-        with open(run / PAIRS, "rb") as fh:
-            total = sum(1 for _ in fh)
-        workers = max(1, num_proc or 1)
-        # one piece per source when serial; with workers, about four pieces per worker keep
-        # them busy to the end (each piece costs a builder set-up, so not too many)
-        chunk = total + 1 if workers == 1 else max(1000, min(10000, -(-total // (workers * 4))))
-        pieces = _split_pairs(run, staging, chunk, release)
-        if not pieces:
-            raise RunFolderError(f"{run / PAIRS} holds no pairs: nothing to package")
-        jobs = [
-            {
-                "source": source,
-                "run": str(run),
-                "pairs": str(path),
-                "cache": str(staging / "cache" / path.stem),
-                "built": str(staging / "built" / path.stem),
-                "max_image_side": max_image_side,
-                "test_fraction": test_fraction,
-                "split_seed": split_seed,
-                "max_shard_size": max_shard_size,
-            }
-            for source, paths in pieces.items()
-            for path in paths
-        ]
-        builder_module()  # import datasets and the builder once: forked workers inherit them
-        if workers > 1 and len(jobs) > 1:
-            with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
-                results = list(pool.map(build_source, jobs))
-        else:
-            results = [build_source(job) for job in jobs]
-        for source in [s for s in CONFIG_ORDER if s in pieces]:
-            mine = [r for job, r in zip(jobs, results, strict=True) if job["source"] == source]
-            _collect(source, mine, staging / "data" / source, release)
-        if (out / "data").exists():
-            shutil.rmtree(out / "data")
-        (staging / "data").rename(out / "data")
-        figures = run / "figures"
-        if figures.is_dir():
-            shutil.rmtree(out / "figures", ignore_errors=True)
-            shutil.copytree(figures, out / "figures")
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    tmp = out / "README.md.tmp"
-    tmp.write_text(render_card(run, info, release), encoding="utf-8")
-    os.replace(tmp, out / "README.md")
+    folder = RunFolder(run)
+    with folder.lock("package"):
+        info = folder.info()
+        curated = _curated_pairs(folder)
+        out = resolve_out(out)
+        clean_leftovers(out)
+        check_out(out)  # fail before the work; checked again at the swap
+        folder.start_step("package")
+        release = Release(out)
+        options = {
+            "num_proc": num_proc,
+            "max_image_side": max_image_side,
+            "test_fraction": test_fraction,
+            "split_seed": split_seed,
+            "max_shard_size": max_shard_size,
+        }
+        with staging(out) as root:
+            new, work = root / "release", root / "work"
+            work.mkdir(parents=True)
+            new.mkdir()
+            _build(run, new, work, options, release)
+            figures = run / "figures"
+            if figures.is_dir():
+                shutil.copytree(figures, new / "figures")
+                release.figures = sorted(p.name for p in (new / "figures").glob("*.png"))
+            (new / "README.md").write_text(render_card(run, info, release), encoding="utf-8")
+            write_marker(new, run)  # last: the release is complete
+            swap_in(new, out)
+        folder.finish_step("package", pairs=curated.get("pairs"), out=str(out))
     return release

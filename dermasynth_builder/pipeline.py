@@ -3,7 +3,6 @@ skipped, so the same command resumes an interrupted run."""
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -13,9 +12,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .curate.config import CurateConfig
-from .engine import GenerateOptions
-from .runfolder import FAILURES, PAIRS, REQUESTS, RESPONSES, RUN_JSON, iter_jsonl
-from .sources import SOURCES
+from .options import GenerateOptions
+from .run import RunFolder
+from .sources.registry import SOURCE_NAMES
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,9 +57,11 @@ class RunConfig(BaseModel):
     @field_validator("sources")
     @classmethod
     def _known_sources(cls, value: dict[str, Path]) -> dict[str, Path]:
-        unknown = set(value) - set(SOURCES)
+        unknown = set(value) - set(SOURCE_NAMES)
         if unknown:
-            raise ValueError(f"unknown source(s) {sorted(unknown)}; known: {', '.join(SOURCES)}")
+            raise ValueError(
+                f"unknown source(s) {sorted(unknown)}; known: {', '.join(SOURCE_NAMES)}"
+            )
         if not value:
             raise ValueError("give at least one source")
         return value
@@ -85,35 +86,53 @@ def _resolve(base: Path, path: Path) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def _newer(a: Path, *others: Path) -> bool:
-    """Is ``a`` there and newer than every existing one of ``others``?"""
-    if not a.exists():
-        return False
-    mtime = a.stat().st_mtime
-    return all(not o.exists() or o.stat().st_mtime <= mtime for o in others)
-
-
 def plan_is_current(config: RunConfig) -> bool:
-    path = config.run / RUN_JSON
-    if not path.is_file() or not (config.run / REQUESTS).is_file():
+    """Is the folder's plan finished and made from exactly these inputs? (Roots compare
+    resolved, so a symlinked root is the same plan; template edits make it stale.)"""
+    from .plan import current_fingerprint
+
+    folder = RunFolder(config.run)
+    if folder.step("plan") is None:
         return False
-    plan = json.loads(path.read_text()).get("plan", {})
-    roots = {k: v.get("root") for k, v in plan.get("sources", {}).items()}
-    wanted = {k: str(v.resolve()) for k, v in config.sources.items()}
+    wanted = current_fingerprint(
+        list(config.sources.items()),
+        seed=config.plan.seed,
+        limit=config.plan.limit,
+        recipe=config.plan.recipe,
+    )
+    return (folder.fingerprint() or {}).get("digest") == wanted["digest"]
+
+
+def _current(folder: RunFolder, step: str) -> dict[str, Any] | None:
+    """The step's completion mark when it was made from the folder's current plan."""
+    mark = folder.step(step)
+    if mark is None or mark.get("plan") != (folder.fingerprint() or {}).get("digest"):
+        return None
+    return mark
+
+
+def curation_is_current(config: RunConfig) -> bool:
+    from .curate import config_digest
+
+    folder = RunFolder(config.run)
+    mark = _current(folder, "curate")
     return (
-        roots == wanted
-        and plan.get("seed") == config.plan.seed
-        and plan.get("limit") == config.plan.limit
-        and plan.get("recipe") == config.plan.recipe
+        mark is not None
+        and mark.get("config") == config_digest(curate_config(config))
+        and mark.get("results") == folder.results_state()
     )
 
 
-def generation_is_complete(run: Path) -> bool:
-    if not (run / REQUESTS).is_file():
-        return False
-    planned = {r["id"] for r in iter_jsonl(run / REQUESTS)}
-    done = {r["id"] for name in (RESPONSES, FAILURES) for r in iter_jsonl(run / name)}
-    return planned <= done
+def release_is_current(config: RunConfig) -> bool:
+    folder = RunFolder(config.run)
+    mark, curated = _current(folder, "package"), folder.step("curate")
+    return (
+        mark is not None
+        and curated is not None
+        and mark.get("pairs") == curated.get("pairs")
+        and mark.get("out") == str(config.package.out.resolve())
+        and (config.package.out / "README.md").is_file()
+    )
 
 
 Step = tuple[str, Callable[[], bool], Callable[[], Any]]
@@ -121,19 +140,12 @@ Step = tuple[str, Callable[[], bool], Callable[[], Any]]
 
 def steps(config: RunConfig, hooks: dict[str, Callable[..., Any]]) -> list[Step]:
     """The four steps as (name, is_done, do) triples; ``hooks`` supplies each step's runner."""
-    run = config.run
-    curate_inputs = [run / RESPONSES, run / FAILURES]
-    if config.curate.config:
-        curate_inputs.append(config.curate.config)
+    folder = RunFolder(config.run)
     return [
         ("plan", lambda: plan_is_current(config), hooks["plan"]),
-        ("generate", lambda: generation_is_complete(run), hooks["generate"]),
-        ("curate", lambda: _newer(run / PAIRS, *curate_inputs), hooks["curate"]),
-        (
-            "package",
-            lambda: _newer(config.package.out / "README.md", run / PAIRS),
-            hooks["package"],
-        ),
+        ("generate", lambda: _current(folder, "generate") is not None, hooks["generate"]),
+        ("curate", lambda: curation_is_current(config), hooks["curate"]),
+        ("package", lambda: release_is_current(config), hooks["package"]),
     ]
 
 
@@ -142,14 +154,16 @@ def run_pipeline(
     hooks: dict[str, Callable[..., Any]],
     report: Callable[[str, str, float], None],
 ) -> None:
-    """Run every step that is not done yet, in order; ``report(step, status, seconds)``."""
-    for name, is_done, do in steps(config, hooks):
-        if is_done():
-            report(name, "skipped (already done)", 0.0)
-            continue
-        started = time.monotonic()
-        do()
-        report(name, "done", time.monotonic() - started)
+    """Run every step that is not done yet, in order; ``report(step, status, seconds)``.
+    The run folder stays locked from the first step to the last."""
+    with RunFolder(config.run).lock("run"):
+        for name, is_done, do in steps(config, hooks):
+            if is_done():
+                report(name, "skipped (already done)", 0.0)
+                continue
+            started = time.monotonic()
+            do()
+            report(name, "done", time.monotonic() - started)
 
 
 def curate_config(config: RunConfig) -> CurateConfig:

@@ -8,7 +8,6 @@ the request says, so the same inputs always give the same ids and byte-identical
 from __future__ import annotations
 
 import hashlib
-import os
 import platform
 import random
 import re
@@ -21,15 +20,8 @@ from typing import Any
 from . import __version__
 from .prompts import PromptKit, QuestionType
 from .records import MALIGNANCY, SourceRecord
-from .runfolder import (
-    RECORDS,
-    REQUESTS,
-    RUN_JSON,
-    SKIPPED,
-    dumps,
-    write_json_atomic,
-    write_jsonl_atomic,
-)
+from .run import Request, RunFolder, RunFolderError, dumps, plan_fingerprint, what_changed
+from .run.fingerprint import file_digest, template_digests
 from .sources import ReadResult, get_source
 
 Reader = Callable[[str, Path], ReadResult]
@@ -41,6 +33,7 @@ class PlanSummary:
     records: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     requests: Counter = field(default_factory=Counter)  # (source, bank, question_type, task) -> n
+    moved_aside: Path | None = None  # where --fresh moved an earlier plan's results
 
     @property
     def total_requests(self) -> int:
@@ -96,7 +89,7 @@ def choose_questions(
                 break
 
 
-def build_requests(kit: PromptKit, record: SourceRecord, seed: int) -> list[dict[str, Any]]:
+def build_requests(kit: PromptKit, record: SourceRecord, seed: int) -> list[Request]:
     context = kit.render_context(record)
     system_digest = kit.digests["system.j2"]
     out = []
@@ -114,8 +107,7 @@ def build_requests(kit: PromptKit, record: SourceRecord, seed: int) -> list[dict
             "context": context,
             "system_digest": system_digest,
         }
-        body["id"] = _hash(dumps(body))[:20]
-        out.append(body)
+        out.append(Request(id=_hash(dumps(body))[:20], **body))
     return out
 
 
@@ -128,6 +120,10 @@ def sample_ids(records: list[SourceRecord], seed: int, limit: int | None) -> lis
     return [r for r in records if r.image_id in keep]
 
 
+class PlanConflictError(RunFolderError):
+    """The folder holds results of a different plan: they must not count as done."""
+
+
 def make_plan(
     sources: list[tuple[str, Path]],
     run: Path,
@@ -137,12 +133,77 @@ def make_plan(
     recipe: str = "default",
     reader: Reader | None = None,
     on_record: Callable[[], None] | None = None,
+    fresh: bool = False,
 ) -> PlanSummary:
-    """Write run.json, records.jsonl, skipped.jsonl and requests.jsonl for ``sources``."""
+    """Write run.json, records.jsonl, skipped.jsonl and requests.jsonl for ``sources``.
+
+    Planning the same inputs again keeps every result. Planning different inputs over a folder
+    that holds results refuses, unless ``fresh`` moves those results aside first.
+    """
     kit = PromptKit(recipe)  # fails fast on a template problem, before any reading
+    folder = RunFolder(run)
+    fingerprint = plan_fingerprint(
+        sources,
+        seed=seed,
+        limit=limit,
+        recipe=kit.recipe.name,
+        templates=template_digests(kit.root, kit.digests),
+    )
+    with folder.lock("plan"):
+        moved = _make_room(folder, fingerprint, fresh)
+        summary = PlanSummary(folder.path, moved_aside=moved)
+        _write_plan(folder, summary, sources, kit, fingerprint, seed, limit, reader, on_record)
+        return summary
+
+
+def current_fingerprint(
+    sources: list[tuple[str, Path]], *, seed: int, limit: int | None, recipe: str
+) -> dict[str, Any]:
+    """The fingerprint a plan of these inputs would have (``run`` compares it with the folder's)."""
+    kit = PromptKit(recipe)
+    return plan_fingerprint(
+        sources,
+        seed=seed,
+        limit=limit,
+        recipe=kit.recipe.name,
+        templates=template_digests(kit.root, kit.digests),
+    )
+
+
+def _make_room(folder: RunFolder, fingerprint: dict[str, Any], fresh: bool) -> Path | None:
+    """Refuse (or, with ``fresh``, move aside) results that another plan made."""
+    old = folder.info() if folder.exists() else {}
+    if "import" in old:
+        raise PlanConflictError(f"{folder.path} holds imported pairs; plan into a new folder")
+    if not folder.has_results() or _same_plan(old, fingerprint):
+        return None
+    if not fresh:
+        change = what_changed(old.get("fingerprint") or {}, fingerprint)
+        raise PlanConflictError(
+            f"{folder.path} holds results of another plan ({change}); plan into a new --out, "
+            "or add --fresh to move those results aside"
+        )
+    return folder.move_results_aside()
+
+
+def _same_plan(info: dict[str, Any], fingerprint: dict[str, Any]) -> bool:
+    return (info.get("fingerprint") or {}).get("digest") == fingerprint["digest"]
+
+
+def _write_plan(
+    folder: RunFolder,
+    summary: PlanSummary,
+    sources: list[tuple[str, Path]],
+    kit: PromptKit,
+    fingerprint: dict[str, Any],
+    seed: int,
+    limit: int | None,
+    reader: Reader | None,
+    on_record: Callable[[], None] | None,
+) -> None:
+    old = folder.info() if folder.exists() else {}
+    same = _same_plan(old, fingerprint)
     read = reader or (lambda name, root: get_source(name).read(root))
-    run.mkdir(parents=True, exist_ok=True)
-    summary = PlanSummary(run)
     records: list[SourceRecord] = []
     skipped: list[dict[str, Any]] = []
     roots: dict[str, str] = {}
@@ -151,28 +212,30 @@ def make_plan(
         chosen = sample_ids(result.records, seed, limit)
         records.extend(chosen)
         skipped.extend({"source": name, **s.to_dict()} for s in result.skipped)
-        roots[name] = os.path.abspath(root)
+        roots[name] = fingerprint["sources"][name]["root"]
         summary.records[name] = len(chosen)
         summary.skipped[name] = len(result.skipped)
 
-    write_jsonl_atomic(run / RECORDS, (r.to_dict() for r in records))
-    write_jsonl_atomic(run / SKIPPED, skipped)
+    # keep what later steps recorded only when they ran on this very plan
+    own = ("plan", "fingerprint", "steps")
+    info = {k: v for k, v in old.items() if k not in own} if same else {}
+    steps = {k: v for k, v in old.get("steps", {}).items() if k != "plan"} if same else {}
+    info.update({"format": 2, "fingerprint": fingerprint, "steps": steps})
+    folder.write_info(info)  # the plan's own mark is gone until the files below are whole
+    folder.write_records(records)
+    folder.write_skipped(skipped)
 
-    def requests() -> Iterator[dict[str, Any]]:
+    def requests() -> Iterator[Request]:
         for record in records:
             for req in build_requests(kit, record, seed):
-                summary.requests[
-                    (req["source"], req["bank"], req["question_type"], req["task"])
-                ] += 1
+                summary.requests[(req.source, req.bank, req.question_type, req.task)] += 1
                 yield req
             if on_record is not None:
                 on_record()
 
-    total = write_jsonl_atomic(run / REQUESTS, requests())
-    write_json_atomic(
-        run / RUN_JSON,
+    total = folder.write_requests(requests())
+    info.update(
         {
-            "format": 1,
             "plan": {
                 "seed": seed,
                 "limit": limit,
@@ -190,6 +253,7 @@ def make_plan(
             "system": kit.system,
             "templates": {"version": kit.version, "digests": kit.digests},
             "versions": {"dermasynth": __version__, "python": platform.python_version()},
-        },
+        }
     )
-    return summary
+    folder.write_info(info)
+    folder.finish_step("plan", requests_sha256=file_digest(folder.file("requests.jsonl")))

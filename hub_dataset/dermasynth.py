@@ -16,7 +16,9 @@ from typing import Any
 import datasets
 from PIL import Image
 
-SOURCES = ("derm12345", "bcn20000", "pad_ufes_20", "scin", "hiba")
+from dermasynth_builder.sources.registry import SOURCE_NAMES, license_for
+
+SOURCES = SOURCE_NAMES  # one config per source, in the registry's order
 _FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "BMP")
 
 
@@ -157,38 +159,48 @@ class DermaSynth(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
+        """Group the pairs by image explicitly (their order in the file does not matter), so
+        each image lands in one split and is read and encoded once."""
         cfg = self.config
         run = Path(cfg.run_dir)
         info = json.loads((run / "run.json").read_text(encoding="utf-8"))
         roots = {k: v["root"] for k, v in info["plan"]["sources"].items()}
-        splits: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
+        splits: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {"train": {}, "test": {}}
+        side_of: dict[tuple[str, str], str] = {}
         with open(cfg.pairs_file or run / "pairs.jsonl", encoding="utf-8") as fh:
             for line in fh:
+                if not line.endswith("\n"):
+                    continue  # a torn last line is no pair
                 pair = json.loads(line)
                 if cfg.name != "all" and pair["source"] != cfg.name:
                     continue
-                pair["_root"] = roots[pair["source"]]
-                test = in_test(
-                    pair["source"],
-                    pair.get("group_id"),
-                    pair["image_id"],
-                    cfg.test_fraction,
-                    cfg.split_seed,
-                )
-                splits["test" if test else "train"].append(pair)
+                license_for(pair.get("license"))  # an unknown licence is an error, not a guess
+                key = (pair["source"], pair["image_id"])
+                side = side_of.get(key)
+                if side is None:
+                    test = in_test(
+                        pair["source"],
+                        pair.get("group_id"),
+                        pair["image_id"],
+                        cfg.test_fraction,
+                        cfg.split_seed,
+                    )
+                    side = side_of[key] = "test" if test else "train"
+                splits[side].setdefault(key, []).append(pair)
         return [
-            datasets.SplitGenerator(name=name, gen_kwargs={"pairs": pairs})
-            for name, pairs in splits.items()
-            if pairs
+            datasets.SplitGenerator(
+                name=name, gen_kwargs={"images": list(groups.values()), "roots": roots}
+            )
+            for name, groups in splits.items()
+            if groups
         ]
 
-    def _generate_examples(self, pairs: list[dict[str, Any]]):
-        cached_key, cached = None, None
-        for pair in pairs:
-            key = (pair["source"], pair["image_id"])
-            if key != cached_key:  # pairs of one image are adjacent: read it once
-                path = Path(pair["_root"]) / pair["image_path"]
-                cached_key, cached = key, image_bytes(path, self.config.max_image_side)
-            row = {name: pair.get(name) for name in _TEXT}
-            row["image"] = cached
-            yield pair["id"], row
+    def _generate_examples(self, images: list[list[dict[str, Any]]], roots: dict[str, str]):
+        for pairs in images:  # every pair of one image: the image is read once
+            first = pairs[0]
+            path = Path(roots[first["source"]]) / first["image_path"]
+            image = image_bytes(path, self.config.max_image_side)
+            for pair in pairs:
+                row = {name: pair.get(name) for name in _TEXT}
+                row["image"] = image
+                yield pair["id"], row

@@ -3,7 +3,7 @@
 Why: the readers must be tested against each source's *real* on-disk layout (folder nesting,
 exact CSV headers and column order, line endings, missing-value styles, quirks), but real rows
 and images cannot be shipped. This script writes a handful of invented rows per source in that
-layout, with images painted by ``dermasynth_builder.synthetic.draw_lesion``.
+layout, with images painted by ``tests.support.synthetic.draw_lesion``.
 
 The formats follow ``shared/reference/sources.md`` (sections 1-5). Every row is invented; no
 real row, identifier or image is copied.
@@ -43,12 +43,12 @@ PNG_SIZE = 192
 
 
 def _load_synthetic() -> ModuleType:
-    """Import ``dermasynth_builder/synthetic.py`` by path.
+    """Import ``tests/support/synthetic.py`` by path.
 
     Why: the script only needs the drawing helpers, and loading the file directly avoids
     importing the package ``__init__`` (which may pull in optional runtime dependencies).
     """
-    path = REPO_ROOT / "dermasynth_builder" / "synthetic.py"
+    path = REPO_ROOT / "tests" / "support" / "synthetic.py"
     spec = importlib.util.spec_from_file_location("_dermasynth_synthetic", path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
@@ -743,7 +743,7 @@ README = """\
 # Bundled synthetic sample
 
 Everything in this folder is **invented**. The rows were written by hand and the images were
-painted by `dermasynth_builder.synthetic.draw_lesion`; `scripts/make_sample.py` rebuilds the
+painted by `tests.support.synthetic.draw_lesion`; `scripts/make_sample.py` rebuilds the
 folder byte for byte. It is **not real patient data**, and no row, identifier or image is copied
 from the real datasets. Identifiers only follow the real *formats* (`DERM_`, `PID_`, `BCN_`,
 `PAT_`, `IL_`, `IP_`, `ISIC_`, signed int64 SCIN ids).

@@ -27,14 +27,14 @@ class FakeBackend(Backend):
 
     async def generate(self, call: Call) -> CallResult:
         self.history.append(call)
-        queue = self.per_image.get(call.requests[0]["image_id"]) or self.queue
+        queue = self.per_image.get(call.requests[0].image_id) or self.queue
         outcome = queue.popleft() if queue else "ok"
         if outcome == "hang":
             await asyncio.sleep(3600)
         if isinstance(outcome, Exception):
             raise outcome
         answers = [
-            Answer(f"answer {r['id']}", "my own question?" if r.get("self_instruct") else None)
+            Answer(f"answer {r.id}", "my own question?" if r.self_instruct else None)
             for r in call.requests
         ]
         return CallResult(answers, self.model, Usage(300 * len(answers), 50 * len(answers), 0, 258))

@@ -223,6 +223,7 @@ def _craft_run(tmp_path):
             question=question,
             answer=answer,
             model="m",
+            backend="fake",
             call_id=str(i),
             usage={},
         )

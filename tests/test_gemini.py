@@ -14,8 +14,8 @@ from dermasynth_builder.engine import Engine, GenerateOptions
 from dermasynth_builder.images import prepare_image
 from dermasynth_builder.paths import sample_root
 from dermasynth_builder.plan import make_plan
-from dermasynth_builder.synthetic import draw_lesion, encode_jpeg
-from dermasynth_builder.testing.fake_gemini import FakeGemini
+from tests.support.fake_gemini import FakeGemini
+from tests.support.synthetic import draw_lesion, encode_jpeg
 
 KEY = "test-key-3b9f0c1d7e"
 FAST = {"retry_base_delay": 0.01, "retry_max_delay": 0.05, "timeout": 5.0}

@@ -14,7 +14,7 @@ from dermasynth_builder.cli import cli
 from dermasynth_builder.commands.import_original import import_original
 from dermasynth_builder.importer import dataset_source, import_pairs, parse_answer
 from dermasynth_builder.paths import sample_root
-from dermasynth_builder.runfolder import iter_jsonl
+from dermasynth_builder.run import iter_jsonl
 
 ANSWER = "The lesion is a symmetric brown macule with a regular network and sharp borders."
 OTHER = "A pink, scaly plaque with fine white scale and a slightly raised, irregular edge."

@@ -23,7 +23,8 @@ from dermasynth_builder.cli import cli
 from dermasynth_builder.engine import Engine, GenerateOptions
 from dermasynth_builder.paths import sample_root
 from dermasynth_builder.plan import make_plan
-from dermasynth_builder.testing.fake_openai import FakeOpenAI
+from dermasynth_builder.run import Request
+from tests.support.fake_openai import FakeOpenAI
 
 KEY = "sk-test-5c2e8a41f09d"
 MODEL = "fake-vlm"
@@ -312,6 +313,10 @@ def test_missing_base_url_is_a_one_line_error(tmp_path):
     assert result.exit_code == 2 and "--model" in result.output
 
 
+def _req(question: str, self_instruct: bool = False) -> Request:
+    return Request("r", "hiba", "i", "i.jpg", "q", "t", question, self_instruct=self_instruct)
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -323,19 +328,19 @@ def test_missing_base_url_is_a_one_line_error(tmp_path):
     ],
 )
 def test_lenient_parsing_finds_the_json(text):
-    call = Call("c", Path("unused.jpg"), [{"question": "Describe it.", "task": "t"}])
+    call = Call("c", Path("unused.jpg"), [_req("Describe it.")])
     assert parse_answers(call, extract_json(text))[0].answer == "A brown macule."
 
 
 def test_lenient_parsing_still_reports_broken_json():
-    call = Call("c", Path("unused.jpg"), [{"question": "Describe it.", "task": "t"}])
+    call = Call("c", Path("unused.jpg"), [_req("Describe it.")])
     with pytest.raises(ContentError, match="invalid JSON"):
         parse_answers(call, extract_json('Here: {"q1": {"answer": "cut off'))
 
 
 def test_prompt_schema_fallback_is_plain_json():
     backend = OpenAIBackend(MODEL, "", base_url="http://127.0.0.1:9/v1")
-    requests = [{"question": "a?", "task": "t"}, {"question": "b", "task": "t", "self_instruct": 1}]
+    requests = [_req("a?"), _req("b", self_instruct=True)]
     call = Call("c", Path("unused.jpg"), requests)
     body = backend.payload(call, "data:image/jpeg;base64,AA==", schema=False)
     assert [m["role"] for m in body["messages"]] == ["user"]  # no system text: no system message

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 
 import datasets
@@ -20,6 +19,7 @@ from dermasynth_builder.package import package
 from dermasynth_builder.paths import sample_root
 from dermasynth_builder.plan import make_plan
 from dermasynth_builder.sources import SOURCES
+from dermasynth_builder.sources.registry import REGISTRY, license_for
 
 CONFIGS = ["all", *SOURCES]
 
@@ -63,6 +63,8 @@ def test_release_layout_card_and_loading(run, tmp_path):
     configs = {c["config_name"]: c for c in meta["configs"]}
     assert list(configs) == CONFIGS and configs["all"]["default"] is True
     assert {"cc-by-4.0", "cc-by-nc-4.0", "other"} == set(meta["license"])
+    scin = license_for(REGISTRY["scin"].license)
+    assert (meta["license_name"], meta["license_link"]) == (scin.hub_name, scin.link)
     assert meta["task_categories"] and meta["language"] == ["en"] and meta["size_categories"]
     assert {f["name"] for f in meta["dataset_info"][0]["features"]} >= {
         "image",
@@ -158,10 +160,12 @@ def test_run_config_skips_finished_steps(tmp_path, sample_copy):
     assert (tmp_path / "release" / "README.md").is_file()
     second = runner.invoke(cli, ["run", str(config)])
     assert second.output.count("skipped (already done)") == 4
-    # new responses make curate and package stale, not plan or generate
-    os.utime(tmp_path / "work" / "responses.jsonl")
+    # a new curation config makes curate and package stale, not plan or generate
+    (tmp_path / "curate.yaml").write_text("min_answer_words: 6\n")
+    config.write_text(config.read_text() + '[curate]\nconfig = "curate.yaml"\n')
     third = runner.invoke(cli, ["run", str(config)])
     assert third.output.count("skipped (already done)") == 2 and third.output.count(": done") == 2
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".release.")]
     config.write_text(config.read_text() + "[typo]\nx = 1\n")
     bad = runner.invoke(cli, ["run", str(config)])
     assert bad.exit_code == 2 and "typo" in bad.output

@@ -72,16 +72,16 @@ def test_every_source_has_requirement_free_types(kit):
 def test_default_recipe_two_requests_per_image_and_eligibility(kit, sample_records):
     for rec in sample_records:
         requests = build_requests(kit, rec, seed=0)
-        assert [r["bank"] for r in requests] == ["general", "source"], rec.image_id
+        assert [r.bank for r in requests] == ["general", "source"], rec.image_id
         ctx = rec.context()
         for req in requests:
             qtype = next(
                 q
-                for q in kit.banks["general" if req["bank"] == "general" else rec.source]
-                if q.name == req["question_type"]
+                for q in kit.banks["general" if req.bank == "general" else rec.source]
+                if q.name == req.question_type
             )
             assert all(present(ctx[f]) for f in qtype.requires), (
-                req["question_type"],
+                req.question_type,
                 qtype.requires,
             )
 
@@ -91,7 +91,7 @@ def test_metadata_conditioned_types_need_their_fields(kit):
     seen = Counter()
     for seed in range(200):
         for req in build_requests(kit, rec, seed):
-            seen[req["question_type"]] += 1
+            seen[req.question_type] += 1
     # nothing that requires symptoms, textures, body parts, duration, age, site or Fitzpatrick
     forbidden = {
         "symptoms",
@@ -113,9 +113,9 @@ def test_no_question_reveals_diagnosis_or_malignancy(kit, sample_records):
     for rec in sample_records:
         for seed in range(30):
             for req in build_requests(kit, rec, seed):
-                assert not reveals(req["question"], rec), req["question"]
+                assert not reveals(req.question, rec), req.question
                 if rec.diagnosis:
-                    assert rec.diagnosis.lower() not in req["question"].lower()
+                    assert rec.diagnosis.lower() not in req.question.lower()
 
 
 def test_reveals_rule():
@@ -149,7 +149,7 @@ def test_template_syntax_in_metadata_stays_literal(kit, sample_records):
     text = kit.render_context(evil)
     assert "{{ 7*7 }}" in text and "{% for x in range(3) %}" in text and "49" not in text
     for req in build_requests(kit, evil, seed=3):
-        assert "49" not in req["question"]
+        assert "49" not in req.question
 
 
 def test_sandbox_blocks_unsafe_template_code(tmp_path):
@@ -192,8 +192,8 @@ def test_caption_recipe_adds_exactly_one_caption(sample_records):
     for rec in sample_records:
         requests = build_requests(kit, rec, seed=1)
         assert len(requests) == 3
-        assert [r["task"] for r in requests].count("caption") == 1
-        assert requests[-1]["question_type"] == "dense_caption"
+        assert [r.task for r in requests].count("caption") == 1
+        assert requests[-1].question_type == "dense_caption"
 
 
 def test_unknown_recipe_lists_known():

@@ -12,8 +12,8 @@ import time
 from collections import Counter
 
 from dermasynth_builder.plan import make_plan
-from dermasynth_builder.testing import scale
-from dermasynth_builder.testing.fake_gemini import FakeGemini
+from tests.support import scale
+from tests.support.fake_gemini import FakeGemini
 
 KEY = "test-key-resume-5521"
 

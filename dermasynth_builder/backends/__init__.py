@@ -59,6 +59,23 @@ BACKENDS: dict[str, Callable[[str, dict[str, Any]], Backend]] = {
 }
 
 
+def backend_class(name: str) -> type[Backend]:
+    """The class registered as ``name`` (imported on demand), to read its capabilities."""
+    if name not in BACKENDS:
+        raise BackendConfigError(f"unknown backend {name!r}; known: {', '.join(BACKENDS)}")
+    import importlib
+
+    module, cls = _CLASSES[name]
+    return getattr(importlib.import_module(module, __name__), cls)
+
+
+_CLASSES = {
+    "gemini": (".gemini", "GeminiBackend"),
+    "openai": (".openai_compat", "OpenAIBackend"),
+    "offline": (".offline", "OfflineBackend"),
+}
+
+
 def make_backend(name: str, system: str, options: dict[str, Any]) -> Backend:
     try:
         factory = BACKENDS[name]
@@ -80,5 +97,6 @@ __all__ = [
     "FinalError",
     "TransientError",
     "Usage",
+    "backend_class",
     "make_backend",
 ]

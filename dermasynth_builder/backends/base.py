@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from ..images import image_tokens, prepare_image
 from ..records import SourceRecord
+from ..run.schema import Request
 
 
 class TransientError(Exception):
@@ -74,7 +75,7 @@ class Call:
 
     call_id: str
     image_path: Path
-    requests: list[dict[str, Any]]
+    requests: list[Request]
     prompt: str = ""
     record: SourceRecord | None = None
     max_image_side: int = 768
@@ -99,9 +100,9 @@ class Call:
         return [
             {
                 "key": key,
-                "question": r["question"],
-                "self_instruct": bool(r.get("self_instruct")),
-                "task": r["task"],
+                "question": r.question,
+                "self_instruct": r.self_instruct,
+                "task": r.task,
             }
             for key, r in zip(self.keys, self.requests, strict=True)
         ]
@@ -131,7 +132,7 @@ def response_model(self_instruct: tuple[bool, ...]) -> type[BaseModel]:
 
 
 def model_for(call: Call) -> type[BaseModel]:
-    return response_model(tuple(bool(r.get("self_instruct")) for r in call.requests))
+    return response_model(tuple(bool(r.self_instruct) for r in call.requests))
 
 
 def parse_answers(call: Call, text: str | None) -> list[Answer]:
@@ -164,10 +165,29 @@ def estimate_text_tokens(text: str) -> int:
 
 
 class Backend:
-    """A model behind an async ``generate``; subclasses set ``name`` and implement it."""
+    """A model behind an async ``generate``; subclasses set ``name`` and implement it.
+
+    What a backend can do is said by class attributes, never by its name: the engine and the
+    CLI read these (like simonw/llm's ``needs_key`` and ``supports_schema``).
+    """
 
     name: ClassVar[str]
+    #: answers from the records' metadata, so the engine must hand each call its record
+    needs_records: ClassVar[bool] = False
+    #: its answers come from no model looking at the image (a dry run): release cards say so
+    simulated: ClassVar[bool] = False
+    #: environment variables that hold its API key (any one of them), for help texts
+    key_env: ClassVar[tuple[str, ...]] = ()
+    #: implements the batch interface (submit, poll, download, cancel)
+    supports_batch: ClassVar[bool] = False
+    #: ``--model`` must be a name the server serves (no default model makes sense)
+    needs_model: ClassVar[bool] = False
     model: str
+
+    @property
+    def priced_as(self) -> str:
+        """The model whose price list bills this backend's usage."""
+        return self.model
 
     async def generate(self, call: Call) -> CallResult:
         raise NotImplementedError

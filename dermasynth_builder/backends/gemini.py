@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .base import (
     Answer,
@@ -27,6 +27,9 @@ from .base import (
     model_for,
     parse_answers,
 )
+
+if TYPE_CHECKING:
+    from .gemini_batch import GeminiBatchAPI
 
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
 # Finish reasons that retrying the same prompt will not fix.
@@ -69,8 +72,28 @@ def is_transport_error(exc: BaseException) -> bool:
     )
 
 
+def classify_error(exc: BaseException) -> TransientError | FinalError | None:
+    """What a failed SDK call means for a retry (online and batch share it); None when it is
+    not an API or transport failure (a bug, to be raised as it is)."""
+    from google.genai import errors
+
+    if isinstance(exc, errors.APIError):
+        code = int(getattr(exc, "code", 0) or 0)
+        message = f"HTTP {code} {getattr(exc, 'status', '') or ''}: {_short(exc)}".strip()
+        if code in RETRYABLE_STATUS:
+            return TransientError(message, retry_delay(exc), rate_limited=code == 429)
+        return FinalError(message)
+    if isinstance(exc, json.JSONDecodeError):
+        return TransientError(f"non-JSON response from server: {exc.msg}")
+    if is_transport_error(exc):
+        return TransientError(f"{type(exc).__name__}: {exc}".strip(": "))
+    return None
+
+
 class GeminiBackend(Backend):
     name = "gemini"
+    key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    supports_batch = True
 
     def __init__(
         self,
@@ -105,8 +128,6 @@ class GeminiBackend(Backend):
         return self._client
 
     async def generate(self, call: Call) -> CallResult:
-        from google.genai import errors
-
         types = self._types
         data, _, _ = await call.image()
         config = types.GenerateContentConfig(
@@ -122,21 +143,21 @@ class GeminiBackend(Backend):
             response = await self._client.aio.models.generate_content(
                 model=self.model, contents=contents, config=config
             )
-        except errors.APIError as exc:
-            code = int(getattr(exc, "code", 0) or 0)
-            message = f"HTTP {code} {getattr(exc, 'status', '') or ''}: {_short(exc)}".strip()
-            if code in RETRYABLE_STATUS:
-                raise TransientError(message, retry_delay(exc), rate_limited=code == 429) from None
-            raise FinalError(message) from None
-        except json.JSONDecodeError as exc:
-            raise TransientError(f"non-JSON response from server: {exc.msg}") from None
         except Exception as exc:
-            if is_transport_error(exc):
-                raise TransientError(f"{type(exc).__name__}: {exc}".strip(": ")) from None
-            raise
-        return self._result(call, response)
+            error = classify_error(exc)
+            if error is None:
+                raise
+            raise error from None
+        return self.parse_result(call, response)
 
-    def _result(self, call: Call, response: Any) -> CallResult:
+    def batch_api(self) -> GeminiBatchAPI:
+        """The Batch and Files APIs behind the batch runner's small interface."""
+        from .gemini_batch import GeminiBatchAPI
+
+        return GeminiBatchAPI(self)
+
+    def parse_result(self, call: Call, response: Any) -> CallResult:
+        """A GenerateContentResponse checked and parsed into answers (online and batch alike)."""
         usage = _usage(response)
         model = getattr(response, "model_version", None) or self.model
         feedback = getattr(response, "prompt_feedback", None)

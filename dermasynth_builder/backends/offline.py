@@ -50,7 +50,7 @@ def _rng(*keys: str) -> random.Random:
 
 def offline_answer(record: SourceRecord | None, request: dict) -> dict[str, str]:
     """A short answer (and, for self-instruct, a question) grounded in the record's labels."""
-    rng = _rng(request["id"])
+    rng = _rng(request.id)
     rec = record or SourceRecord("", "", "", "clinical", "", "")
     dermoscopic = rec.modality == "dermoscopic"
     view = "dermoscopic image" if dermoscopic else "clinical photograph"
@@ -63,14 +63,14 @@ def offline_answer(record: SourceRecord | None, request: dict) -> dict[str, str]
         f"The {view} shows a {shape} {thing} {site}with {colour} and {colour2} areas, a "
         f"{border} border and a {surface} surface."
     )
-    kind = request.get("question_type", "")
+    kind = request.question_type
     mal = rec.malignancy
     call = {
         "malignant": "Its features are worrying for a malignant process",
         "benign": "Its features favour a benign process",
         "indeterminate": "Its features suggest a premalignant process that needs a closer look",
     }.get(mal or "", "Its nature cannot be settled from the image alone")
-    if kind in ("overview", "dense_caption") or request.get("task") == "caption":
+    if kind in ("overview", "dense_caption") or request.task == "caption":
         text = f"{morphology} The appearance is consistent with {name}."
         if kind == "dense_caption":
             text += f" No ulceration is evident; the surrounding skin looks {rng.choice(SURFACES)}."
@@ -95,18 +95,24 @@ def offline_answer(record: SourceRecord | None, request: dict) -> dict[str, str]
     else:
         text = f"{morphology} {call}, in keeping with {name}."
     answer = {"answer": text}
-    if request.get("self_instruct"):
+    if request.self_instruct:
         answer["question"] = rng.choice(SELF_QUESTIONS).format(view=view, thing=thing, site=site)
     return answer
 
 
 class OfflineBackend(Backend):
     name = "offline"
+    needs_records = True
+    simulated = True
 
     def __init__(self, system: str = "", priced_as: str = "gemini-2.0-flash"):
         self.model = "offline"
         self.system = system
-        self.priced_as = priced_as  # dry runs estimate cost as if this model had answered
+        self._priced_as = priced_as  # dry runs estimate cost as if this model had answered
+
+    @property
+    def priced_as(self) -> str:
+        return self._priced_as
 
     async def generate(self, call: Call) -> CallResult:
         _, width, height = await call.image()

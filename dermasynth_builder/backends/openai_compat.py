@@ -58,6 +58,8 @@ class _SchemaRejected(FinalError):
 
 class OpenAIBackend(Backend):
     name = "openai"
+    key_env = ("OPENAI_API_KEY",)
+    needs_model = True
     # Flipped per instance when the server rejects response_format (a plain bool: one event
     # loop, and a stale read only costs one more rejected request that falls back too).
     supports_schema: bool = True

@@ -7,8 +7,6 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ..batch import TERMINAL, load_jobs, save_jobs
-from ..runfolder import FAILURES, REQUESTS, RESPONSES, iter_jsonl
 from .common import UsageFailure, out
 
 
@@ -26,6 +24,9 @@ def _client():  # noqa: ANN202 - google.genai.Client, imported lazily
 @click.argument("run", type=click.Path(exists=True, path_type=Path))
 def status(run: Path) -> None:
     """Show RUN's batch jobs (refreshed from the API when a key is set) and its counts."""
+    from ..batch import TERMINAL, load_jobs, save_jobs
+    from ..run import FAILURES, REQUESTS, RESPONSES, RunFolder, RunLockedError, iter_jsonl
+
     jobs = load_jobs(run)
     client = _client()
     if client is not None:
@@ -34,7 +35,11 @@ def status(run: Path) -> None:
                 remote = client.batches.get(name=job["name"])
                 state = getattr(remote, "state", None)
                 job["state"] = str(getattr(state, "value", state))
-        save_jobs(run, jobs)
+        try:  # a running `generate` owns the ledger: then only show, never overwrite it
+            with RunFolder(run).lock("status"):
+                save_jobs(run, jobs)
+        except RunLockedError:
+            pass
     table = Table(
         "job",
         "state",
@@ -72,6 +77,8 @@ def status(run: Path) -> None:
 def cancel(run: Path) -> None:
     """Cancel RUN's unfinished batch jobs. Rerun `generate --mode batch` to record them as
     failures (then `--retry-failed` resubmits them)."""
+    from ..batch import TERMINAL, load_jobs
+
     client = _client()
     if client is None:
         raise UsageFailure("no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)")

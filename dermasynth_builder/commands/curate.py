@@ -8,9 +8,6 @@ import click
 from pydantic import ValidationError
 from rich.table import Table
 
-from ..curate import curate as run_curate
-from ..curate.config import CurateConfig
-from ..runfolder import RunFolderError
 from .common import UsageFailure, out
 
 
@@ -32,6 +29,10 @@ def curate(run: Path, config_path: Path | None, no_figures: bool) -> None:
     self-instruct novelty (ROUGE-L >= 0.7 against kept model-written questions of the same
     source). Flags: label_consistent and malignancy_consistent. Reruns give the same files.
     """
+    from ..curate import curate as run_curate  # matplotlib and friends: only when curating
+    from ..curate.config import CurateConfig
+    from ..run import RunFolderError
+
     try:
         config = CurateConfig.load(config_path)
         summary = run_curate(run, config, figures=not no_figures)

@@ -5,17 +5,21 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ..backends import BACKENDS, BackendConfigError
-from ..engine import Engine, GenerateOptions
-from ..engine import Progress as Counters
-from ..runfolder import RunFolderError
+from ..backends import BACKENDS, BackendConfigError, backend_class
+from ..options import GenerateOptions
 from .common import UsageFailure, err, out
+
+if TYPE_CHECKING:  # the engine pulls in the prompt kit and pandas: imported when generating
+    from ..engine import Engine
+    from ..engine import Progress as Counters
 
 
 @click.command()
@@ -128,8 +132,15 @@ def generate(run: Path, **kwargs: object) -> None:
         options = GenerateOptions(**kwargs)
     except ValidationError as exc:
         raise UsageFailure(_one_line(exc)) from None
-    if options.backend == "openai" and options.model.startswith("gemini"):
-        raise UsageFailure("--backend openai needs --model: the name your server serves")
+    try:
+        backend = backend_class(options.backend)
+    except BackendConfigError as exc:
+        raise UsageFailure(_one_line(exc)) from None
+    model_given = click.get_current_context().get_parameter_source("model")
+    if backend.needs_model and model_given is ParameterSource.DEFAULT:
+        raise UsageFailure(
+            f"--backend {options.backend} needs --model: the name your server serves"
+        )
     summary = run_generate(run, options)
     if summary["counts"]["failures"]:
         sys.exit(1)
@@ -139,19 +150,22 @@ def run_generate(run: Path, options: GenerateOptions) -> dict:
     """Generate with a live progress bar and a final summary; returns run.json's generation."""
     if options.mode == "batch":
         return run_batch(run, options)
+    from ..engine import Engine
+    from ..run import RunFolderError
+
     try:
         engine = Engine(run, options, on_progress=None)
     except (BackendConfigError, RunFolderError) as exc:
         raise UsageFailure(_one_line(exc)) from None
     started = time.monotonic()
-    with _live(engine) as update:
+    with engine, _live(engine) as update:
         engine.on_progress = update
         try:
             counters = engine.run_sync(finish=False)
         except KeyboardInterrupt:
             err.print("interrupted: finished requests are saved; rerun the same command to resume")
             sys.exit(130)
-    return _summary(engine, counters, time.monotonic() - started)
+        return _summary(engine, counters, time.monotonic() - started)
 
 
 def _one_line(exc: Exception) -> str:
@@ -233,10 +247,13 @@ def _summary(engine: Engine, c: Counters, seconds: float) -> dict:
 
 def run_batch(run: Path, options: GenerateOptions) -> dict:
     """Batch mode: submit (or re-attach to) Gemini batch jobs, wait, merge the results."""
+    if not backend_class(options.backend).supports_batch:
+        batch_backends = ", ".join(n for n in BACKENDS if backend_class(n).supports_batch)
+        raise UsageFailure(f"--mode batch needs a backend with a batch API ({batch_backends})")
     from ..batch import BatchOptions, BatchRunner
+    from ..batch_jobs import BatchError
+    from ..run import RunFolderError
 
-    if options.backend != "gemini":
-        raise UsageFailure("--mode batch needs --backend gemini")
     try:
         runner = BatchRunner(
             run,
@@ -248,6 +265,9 @@ def run_batch(run: Path, options: GenerateOptions) -> dict:
         raise UsageFailure(_one_line(exc)) from None
     try:
         info = runner.run_all()
+    except BatchError as exc:
+        err.print(f"batch: {exc}; rerun the same command to re-attach to the jobs")
+        sys.exit(1)
     except KeyboardInterrupt:
         err.print("interrupted: the batch jobs keep running; rerun the same command to re-attach")
         sys.exit(130)

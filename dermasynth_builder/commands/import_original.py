@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ..importer import UNMATCHED, ImportInputError, import_pairs
 from .common import UsageFailure, out, read_source
 from .plan import parse_sources
 
@@ -51,6 +50,8 @@ def import_original(file: Path, source_args: tuple[str, ...], run: Path) -> None
       dermasynth import-original derma_synth_92k.json --source derm12345=~/data/derm12345 \\
           --source pad_ufes_20=~/data/PAD-UFES-20 --out runs/original
     """  # fmt: skip
+    from ..importer import UNMATCHED, ImportInputError, import_pairs
+
     sources = parse_sources(source_args, sample=False)
     try:
         summary = import_pairs(file, sources, run, reader=lambda n, root: read_source(n, root))

@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ..runfolder import RunFolderError
 from .common import UsageFailure, out
 
 
@@ -57,6 +56,7 @@ def package(
     load_dataset("DIR", "scin").
     """
     from ..package import package as run_package
+    from ..run import RunFolderError
 
     try:
         release = run_package(

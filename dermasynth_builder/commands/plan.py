@@ -8,8 +8,6 @@ import click
 from rich.table import Table
 
 from ..paths import sample_root
-from ..plan import make_plan
-from ..prompts import TemplateError
 from ..sources import SOURCES
 from .common import UsageFailure, out, progress_bar, read_source
 
@@ -67,8 +65,20 @@ def parse_sources(values: tuple[str, ...], sample: bool) -> list[tuple[str, Path
     help="Recipe in templates/recipes: 'default' (one general + one source question "
     "per image, as in the paper) or 'caption' (adds a dense caption).",
 )
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="If RUN holds results of a different plan, move them to RUN/replaced-<time>/ "
+    "and start over (without it, planning over them refuses).",
+)
 def plan(
-    source_args: tuple[str, ...], sample: bool, run: Path, seed: int, limit: int | None, recipe: str
+    source_args: tuple[str, ...],
+    sample: bool,
+    run: Path,
+    seed: int,
+    limit: int | None,
+    recipe: str,
+    fresh: bool,
 ) -> None:
     """Plan the requests: read each source, pick questions per image, render the prompts.
 
@@ -80,6 +90,10 @@ def plan(
       dermasynth plan --source pad_ufes_20=~/data/PAD-UFES-20 --source scin=~/data/scin \\
           --out runs/first --limit 500
     """
+    from ..plan import make_plan  # the prompt kit (Jinja, YAML banks): only when planning
+    from ..prompts import TemplateError
+    from ..run import RunFolderError
+
     sources = parse_sources(source_args, sample)
     with progress_bar("rendering prompts") as update:
         done = 0
@@ -99,8 +113,9 @@ def plan(
                 recipe=recipe,
                 reader=lambda name, root: read_source(name, root),
                 on_record=tick,
+                fresh=fresh,
             )
-        except TemplateError as exc:
+        except (TemplateError, RunFolderError) as exc:
             raise UsageFailure(str(exc)) from None
     table = Table(
         "source",
@@ -116,4 +131,6 @@ def plan(
     out.print(table)
     for name in summary.records:
         out.print(f"{name}: {summary.records[name]} images, {summary.skipped[name]} skipped")
+    if summary.moved_aside is not None:
+        out.print(f"the earlier plan's results were moved to {summary.moved_aside}")
     out.print(f"[bold]{summary.total_requests}[/] requests -> {run / 'requests.jsonl'}")

@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from ..engine import redact
 from .common import UsageFailure, err, out
 
 
@@ -74,6 +73,8 @@ def push(folder: Path, repo_id: str, private: bool, dry_run: bool, message: str)
             ignore_patterns=[".*", "**/.*"],
         )
     except HfHubHTTPError as exc:
+        from ..engine import redact  # the engine is heavy: only on this error path
+
         status = getattr(exc.response, "status_code", None)
         text = redact(str(exc).splitlines()[0])
         if status in (401, 403):

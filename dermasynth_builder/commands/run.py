@@ -6,22 +6,26 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
 
-from ..engine import GenerateOptions
+from ..options import GenerateOptions
 from ..paths import sample_root
-from ..pipeline import RunConfig, curate_config, run_pipeline
-from ..plan import make_plan
 from ..sources import SOURCES
 from .common import UsageFailure, out, read_source
 from .generate import run_generate
+
+if TYPE_CHECKING:  # the pipeline reads curate's config: imported when a run starts
+    from ..pipeline import RunConfig
 
 
 def _hooks(config: RunConfig) -> dict:
     from ..curate import curate as run_curate
     from ..package import package as run_package
+    from ..pipeline import curate_config
+    from ..plan import make_plan
 
     def plan() -> None:
         summary = make_plan(
@@ -66,14 +70,19 @@ def _hooks(config: RunConfig) -> dict:
 
 def execute(config: RunConfig) -> int:
     """Run the pipeline; the exit code is 1 when some requests failed for good."""
+    from ..pipeline import run_pipeline
 
     def report(step: str, status: str, seconds: float) -> None:
         out.print(f"[bold]{step}[/]: {status}" + (f" ({seconds:,.1f} s)" if seconds else ""))
 
-    run_pipeline(config, _hooks(config), report)
-    from ..runfolder import read_run
+    from ..run import RunFolder, RunFolderError
 
-    failures = read_run(config.run).get("generation", {}).get("counts", {}).get("failures", 0)
+    try:
+        run_pipeline(config, _hooks(config), report)
+    except RunFolderError as exc:
+        raise UsageFailure(str(exc)) from None
+    info = RunFolder(config.run).info()
+    failures = info.get("generation", {}).get("counts", {}).get("failures", 0)
     return 1 if failures else 0
 
 
@@ -102,6 +111,8 @@ def run_command(config_path: Path) -> None:
       out = "dermasynth"
       test_fraction = 0.1
     """
+    from ..pipeline import RunConfig
+
     try:
         config = RunConfig.load(config_path)
     except ValidationError as exc:
@@ -133,6 +144,8 @@ def demo(dest: Path, run_dir: Path | None) -> None:
     """Everything on the bundled sample, offline: plan, generate (offline backend), curate,
     package into ./dermasynth, then load every config with stock `datasets` and show a pair."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before `datasets` is imported
+    from ..pipeline import RunConfig
+
     config = RunConfig(
         run=run_dir or dest.with_name(dest.name + "-run"),
         sources={name: sample_root(name) for name in SOURCES},

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from ..paths import sample_root
 from ..records import Skip
-from ..sources import SOURCES, ReadResult
+from ..sources import ReadResult
+from ..sources.registry import REGISTRY, SOURCE_NAMES
 from .common import out, read_source
 
 
@@ -26,13 +27,13 @@ def sources() -> None:
 def sources_list() -> None:
     """List the supported sources with their licence and the ROOT layout each reader expects."""
     table = Table("source", "licence", "expected ROOT layout", show_lines=True)
-    for name, cls in SOURCES.items():
-        table.add_row(name, cls.license, cls.layout)
+    for name, info in REGISTRY.items():
+        table.add_row(name, info.license, info.layout)
     out.print(table)
 
 
 @sources.command("check")
-@click.argument("source", type=click.Choice(list(SOURCES)), required=False)
+@click.argument("source", type=click.Choice(SOURCE_NAMES), required=False)
 @click.argument("root", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option(
@@ -57,7 +58,7 @@ def sources_check(source: str | None, root: Path | None, as_json: bool, sample: 
     if sample:
         if root is not None:
             raise click.UsageError("--sample reads the bundled copy: give no ROOT")
-        jobs = [(name, sample_root(name)) for name in ([source] if source else SOURCES)]
+        jobs = [(name, sample_root(name)) for name in ([source] if source else SOURCE_NAMES)]
     elif source is None or root is None:
         raise click.UsageError("give SOURCE and ROOT, or --sample")
     else:

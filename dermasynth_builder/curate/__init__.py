@@ -6,24 +6,16 @@ duplicates) decide the same way on every rerun: the same inputs give the same fi
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..records import SourceRecord
-from ..runfolder import (
-    PAIRS,
-    RECORDS,
-    REJECTED,
-    REQUESTS,
-    RESPONSES,
-    RunFolderError,
-    iter_jsonl,
-    read_run,
-    update_run,
-    write_jsonl_atomic,
-)
+from ..run import PAIRS, REJECTED, Pair, Rejected, Response, RunFolder
+from ..run.fingerprint import file_digest
 from .config import CurateConfig
 from .filters import (
     DuplicateFilter,
@@ -37,20 +29,6 @@ from .flags import LabelChecker, flags_for, load_synonyms
 from .novelty import tokens
 from .report import ReportStats, write_report
 
-ROW_FIELDS = (
-    "modality",
-    "diagnosis",
-    "malignancy",
-    "age",
-    "sex",
-    "anatomic_site",
-    "fitzpatrick_skin_type",
-    "license",
-    "attribution",
-    "group_id",
-    "image_path",
-)
-
 
 @dataclass(slots=True)
 class CurateSummary:
@@ -63,42 +41,34 @@ class CurateSummary:
 
 
 def make_pair(
-    response: dict[str, Any], record: SourceRecord | None, template_version: str
+    response: Response, record: SourceRecord | None, template_version: str
 ) -> dict[str, Any]:
-    """A dataset row (without the image): the response joined with its record's metadata."""
-    pair = {
-        "id": response["id"],
-        "image_id": response["image_id"],
-        "source": response["source"],
-        "task": response["task"],
-        "question_type": response["question_type"],
-        "bank": response.get("bank"),
-        "self_instruct": bool(response.get("self_instruct")),
-        "question": response.get("question"),
-        "answer": response.get("answer"),
-        "model": response.get("model"),
-        "template_version": template_version,
-    }
-    for name in ROW_FIELDS:
-        pair[name] = getattr(record, name) if record is not None else None
-    return pair
+    """A dataset row (without the image): the response joined with its record's metadata.
+    Filters read and flag it as a dict; it is checked against ``Pair`` when written."""
+    return Pair.join(response, record, template_version).to_dict()
 
 
 def curate(run: Path, config: CurateConfig | None = None, figures: bool = True) -> CurateSummary:
     """Write RUN/pairs.jsonl, RUN/rejected.jsonl and the report from RUN/responses.jsonl."""
-    config = config or CurateConfig()
-    info = read_run(run)
-    if not (run / RESPONSES).is_file():
-        raise RunFolderError(f"{run / RESPONSES} not found: run `dermasynth generate` first")
-    records = {
-        (r["source"], r["image_id"]): SourceRecord.from_dict(r) for r in iter_jsonl(run / RECORDS)
-    }
-    responses = {r["id"]: r for r in iter_jsonl(run / RESPONSES)}
+    folder = RunFolder(run)
+    with folder.lock("curate"):
+        return _curate(folder, config or CurateConfig(), figures)
+
+
+def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSummary:
+    run = folder.path
+    info = folder.info()
+    if "import" not in info:
+        folder.check_plan()  # partial results may be curated (a pilot), a stale plan may not
+    state = folder.results_state()
+    folder.start_step("curate")
+    records = folder.records_by_image()
+    responses = {r.id: r for r in folder.responses()}
     version = info.get("templates", {}).get("version", "")
     corpus: dict[str, list[list[str]]] = {}
     for r in responses.values():
-        if r.get("self_instruct") and r.get("question"):
-            corpus.setdefault(r["source"], []).append(tokens(r["question"]))
+        if r.self_instruct and r.question:
+            corpus.setdefault(r.source, []).append(tokens(r.question))
     novelty = NoveltyFilter(config, corpus)
     duplicates = DuplicateFilter(config)
     chain = [
@@ -114,20 +84,18 @@ def curate(run: Path, config: CurateConfig | None = None, figures: bool = True) 
     )
     summary = CurateSummary(responses=len(responses))
     stats = ReportStats()
-    rejected_rows: list[dict[str, Any]] = []
+    rejected_rows: list[Rejected] = []
 
     def pairs():
-        for request in iter_jsonl(run / REQUESTS):
-            response = responses.get(request["id"])
+        for request in folder.requests():
+            response = responses.get(request.id)
             if response is None:
                 continue
-            pair = make_pair(
-                response, records.get((response["source"], response["image_id"])), version
-            )
+            pair = make_pair(response, records.get((response.source, response.image_id)), version)
             for f in chain:
                 reason = f.check(pair)
                 if reason is not None:
-                    rejected_rows.append({**pair, "filter": f.name, "reason": reason})
+                    rejected_rows.append(Rejected(**pair, filter=f.name, reason=reason))
                     summary.rejected[(f.name, reason.split(":")[0])] += 1
                     stats.reject(pair, f.name)
                     break
@@ -140,15 +108,14 @@ def curate(run: Path, config: CurateConfig | None = None, figures: bool = True) 
                 pair.update(flags)
                 stats.accept(pair, applies)
                 summary.accepted += 1
-                yield pair
+                yield Pair(**pair)
 
-    write_jsonl_atomic(run / PAIRS, pairs())
-    write_jsonl_atomic(run / REJECTED, rejected_rows)
+    folder.write_rows(PAIRS, pairs())
+    folder.write_rows(REJECTED, rejected_rows)
     summary.novelty_comparisons = novelty.comparisons
     summary.novelty_candidates = sum(i.candidates for i in novelty.indexes.values())
     summary.report = write_report(run, stats, figures=figures)
-    update_run(
-        run,
+    folder.update(
         curation={
             "config": config.model_dump(
                 mode="json",
@@ -167,4 +134,16 @@ def curate(run: Path, config: CurateConfig | None = None, figures: bool = True) 
             "rejected": sum(summary.rejected.values()),
         },
     )
+    folder.finish_step(
+        "curate",
+        config=config_digest(config),
+        results=state,
+        pairs=file_digest(folder.file(PAIRS)),
+    )
     return summary
+
+
+def config_digest(config: CurateConfig) -> str:
+    """What decides curation's output besides the results: a changed config re-curates."""
+    blob = json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..runfolder import write_json_atomic
+from ..run import write_json_atomic
 from .novelty import tokens
 
 FIGURES = "figures"

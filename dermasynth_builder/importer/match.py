@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import platform
 import posixpath
@@ -16,18 +15,8 @@ from typing import Any
 
 from .. import __version__
 from ..records import SourceRecord
-from ..runfolder import (
-    FAILURES,
-    PAIRS,
-    RECORDS,
-    REJECTED,
-    REQUESTS,
-    RESPONSES,
-    RUN_JSON,
-    SKIPPED,
-    write_json_atomic,
-    write_jsonl_atomic,
-)
+from ..run import RESPONSES, Request, Response, RunFolder
+from ..run.fingerprint import file_digest
 from ..sources import ReadResult, get_source
 from .pairs import Candidate, extract
 from .read import ImportInputError, dataset_source, load
@@ -133,22 +122,36 @@ def import_pairs(
     file: Path, sources: list[tuple[str, Path]], run: Path, reader: Reader | None = None
 ) -> ImportSummary:
     """Write run.json, records, skipped, requests, responses and unmatched.jsonl for ``file``."""
-    if (run / RUN_JSON).is_file():
-        with open(run / RUN_JSON, encoding="utf-8") as fh:
-            if "import" not in json.load(fh):
-                raise ImportInputError(f"{run} holds a planned run; import into a new folder")
-    read = reader or (lambda name, root: get_source(name).read(root))
     summary = ImportSummary(run)
     digest = sha256_file(file)
-    loaded = load(file)
+    loaded = load(file)  # a file of the wrong shape fails here, before the folder is touched
     summary.format = loaded.format
     found = extract(loaded, summary.layouts)
+    folder = RunFolder(run)
+    if folder.exists() and "import" not in folder.info():
+        raise ImportInputError(f"{run} holds a planned run; import into a new folder")
+    with folder.lock("import-original"):
+        return _import(folder, file, digest, loaded.format, found, summary, sources, reader)
+
+
+def _import(
+    folder: RunFolder,
+    file: Path,
+    digest: str,
+    file_format: str,
+    found: list[Candidate],
+    summary: ImportSummary,
+    sources: list[tuple[str, Path]],
+    reader: Reader | None,
+) -> ImportSummary:
+    run = folder.path
+    read = reader or (lambda name, root: get_source(name).read(root))
     results = {name: read(name, root) for name, root in sources}
     summary.read = {name: len(r.records) for name, r in results.items()}
     index = ImageIndex({name: r.records for name, r in results.items()})
     given = [name for name, _ in sources]
-    requests: list[dict[str, Any]] = []
-    responses: list[dict[str, Any]] = []
+    requests: list[Request] = []
+    responses: list[Response] = []
     unmatched: list[dict[str, Any]] = []
     used: set[tuple[str, str]] = set()
     occurrences: Counter = Counter()
@@ -178,42 +181,48 @@ def import_pairs(
         used.add((source, record.image_id))
         summary.matched[source] += 1
         summary.matched_by[how] += 1
-        request = {"id": rid, "source": source, "image_id": record.image_id,
-                   "image_path": record.image_path, "slot": slot, "bank": c.bank,
-                   "question_type": c.question_type, "task": c.task,
-                   "self_instruct": c.question is not None, "question": c.instruction or "",
-                   "context": "", "system_digest": ""}  # fmt: skip
+        request = Request(id=rid, source=source, image_id=record.image_id,
+                          image_path=record.image_path, slot=slot, bank=c.bank,
+                          question_type=c.question_type, task=c.task,
+                          self_instruct=c.question is not None,
+                          question=c.instruction or "")  # fmt: skip
         requests.append(request)
-        responses.append({"id": rid, "source": source, "image_id": record.image_id,
-                          "question_type": c.question_type, "bank": c.bank, "task": c.task,
-                          "self_instruct": c.question is not None,
-                          "instruction": request["question"], "question": shown,
-                          "answer": c.answer, "model": c.model, "backend": "import",
-                          "finish_reason": "STOP", "call_id": rid, "call_size": 1,
-                          "attempts": 1, "latency_s": 0, "usage": {}})  # fmt: skip
+        responses.append(Response(id=rid, source=source, image_id=record.image_id,
+                                  question_type=c.question_type, bank=c.bank, task=c.task,
+                                  self_instruct=c.question is not None,
+                                  instruction=request.question, question=shown,
+                                  answer=c.answer, model=c.model, backend="import",
+                                  call_id=rid))  # fmt: skip
     run.mkdir(parents=True, exist_ok=True)
     records = [r for name in given for r in results[name].records if (name, r.image_id) in used]
     summary.images.update(r.source for r in records)
-    write_jsonl_atomic(run / RECORDS, (r.to_dict() for r in records))
+    if folder.exists():  # an earlier import into this folder: its results go aside, not lost
+        folder.move_results_aside()
+        folder.write_info({"import": {}})  # no step marks until the files below are whole
+    folder.write_records(records)
     skipped = ({"source": name, **s.to_dict()} for name in given for s in results[name].skipped)
-    write_jsonl_atomic(run / SKIPPED, skipped)
-    write_jsonl_atomic(run / REQUESTS, requests)
-    write_jsonl_atomic(run / RESPONSES, responses)
-    write_jsonl_atomic(run / UNMATCHED, unmatched)
-    for stale in (FAILURES, PAIRS, REJECTED):  # left by an earlier import into this folder
-        (run / stale).unlink(missing_ok=True)
-    write_json_atomic(run / RUN_JSON, {
-        "format": 1,
+    folder.write_skipped(skipped)
+    folder.write_requests(requests)
+    folder.write_rows(RESPONSES, responses)
+    folder.write_plain(UNMATCHED, unmatched)
+    roots = {name: str(Path(root).expanduser().resolve()) for name, root in sources}
+    fingerprint = {"digest": f"import-{digest[:16]}", "import": digest,
+                   "sources": {name: {"root": root} for name, root in roots.items()}}  # fmt: skip
+    folder.write_info({
+        "format": 2,
+        "fingerprint": fingerprint,
         "plan": {"seed": None, "limit": None, "recipe": "imported", "requests": len(requests),
-                 "sources": {name: {"root": os.path.abspath(root), "read": summary.read[name],
+                 "sources": {name: {"root": roots[name], "read": summary.read[name],
                                     "records": summary.images[name],
                                     "skipped": len(results[name].skipped)}
-                             for name, root in sources}},
+                             for name, _ in sources}},
         "templates": {"version": f"imported-{digest[:12]}", "digests": {}},
-        "import": {"file": os.path.abspath(file), "sha256": digest, "format": loaded.format,
+        "import": {"file": os.path.abspath(file), "sha256": digest, "format": file_format,
                    "pairs": summary.pairs, "matched": summary.total_matched,
                    "unmatched": summary.total_unmatched,
                    "matched_by": dict(sorted(summary.matched_by.items()))},
         "versions": {"dermasynth": __version__, "python": platform.python_version()},
     })  # fmt: skip
+    folder.finish_step("plan", requests_sha256=file_digest(folder.file("requests.jsonl")))
+    folder.finish_step("generate", responses=len(responses), failures=0)
     return summary

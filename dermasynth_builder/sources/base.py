@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pandas as pd
-
 from ..images import check_image, index_files
 from ..records import (
     BAD_ROW,
@@ -22,6 +20,7 @@ from ..records import (
     Skip,
     SourceRecord,
 )
+from .registry import SourceInfo, source_info
 
 # Spellings of "no value" across the five sources; compared case-insensitively.
 NULLS = frozenset({"", "nan", "none", "null", "unk", "n/a"})
@@ -140,6 +139,8 @@ def load_csv(path: Path, required: Iterable[str]) -> list[dict[str, str]]:
     """Read a metadata CSV as text (no type guessing: ids like SCIN's int64 case ids stay exact)."""
     if not path.is_file():
         raise SourceFormatError(f"metadata file not found: {path}")
+    import pandas as pd  # here, not at the top: `dermasynth --help` must not pay for pandas
+
     try:
         frame = pd.read_csv(
             path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig"
@@ -164,9 +165,14 @@ def readable(value: str | None) -> str | None:
 
 class Source:
     """A reader for one dataset's official download. Subclasses parse metadata into candidate
-    records; this base class checks every image once and keeps one record per unique file."""
+    records; this base class checks every image once and keeps one record per unique file.
+
+    A subclass sets only ``name``: its title, licence, attribution, citation, homepage and layout
+    come from the registry entry of that name, so every row and the card say the same thing.
+    """
 
     name: ClassVar[str]
+    info: ClassVar[SourceInfo]
     title: ClassVar[str]
     license: ClassVar[str]
     attribution: ClassVar[str]
@@ -175,6 +181,19 @@ class Source:
     layout: ClassVar[str]
     extra_fields: ClassVar[tuple[str, ...]] = ()
     image_suffixes: ClassVar[tuple[str, ...]] = (".jpg", ".jpeg", ".png")
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            return  # an intermediate base class: nothing to describe yet
+        info = source_info(cls.name)  # a reader missing from the registry fails at import
+        cls.info = info
+        cls.title = info.title
+        cls.license = info.license
+        cls.attribution = info.attribution
+        cls.citation = info.citation
+        cls.homepage = info.homepage
+        cls.layout = info.layout
 
     def candidates(self, root: Path, warnings: list[Skip]) -> Iterable[Candidate | Skip]:
         """Parse the metadata under ``root`` into candidates (or skips for unusable rows)."""

@@ -1,4 +1,4 @@
-"""BCN20000 (Hospital Clínic de Barcelona): 18,946 dermoscopic images, CC BY-NC 4.0.
+"""BCN20000 (Hospital Clínic de Barcelona): 18,946 dermoscopic images, non-commercial licence.
 
 Two downloads are read: the 2024 figshare release (``bcn_20k_train.csv``, ``bcn_20k_test.csv``,
 ``BCN_*.jpg`` flat or nested as ``BCN_20k_train/bcn_20k_train/``) and an ISIC Archive export of
@@ -31,20 +31,6 @@ RELEASE_FILES = ("bcn_20k_train.csv", "bcn_20k_test.csv")
 @register
 class Bcn20000(Source):
     name = "bcn20000"
-    title = "BCN20000"
-    license = "CC BY-NC 4.0"
-    attribution = "BCN20000, Hospital Clínic de Barcelona (Hernández-Pérez et al., 2024)"
-    citation = (
-        "Hernández-Pérez C. et al. BCN20000: Dermoscopic Lesions in the Wild. Sci Data 11, 641 "
-        "(2024). https://doi.org/10.1038/s41597-024-03387-w; Combalia M. et al. "
-        "arXiv:1908.02288 (2019)"
-    )
-    homepage = "https://github.com/imatge-upc/BCN20000"
-    layout = (
-        "bcn_20k_train.csv and/or bcn_20k_test.csv with BCN_*.jpg (flat or nested as "
-        "BCN_20k_train/bcn_20k_train/), or an ISIC export: metadata.csv or "
-        "bcn20000_metadata_<date>.csv beside ISIC_*.jpg"
-    )
     extra_fields = (
         "lesion_id",
         "anatom_site_special",

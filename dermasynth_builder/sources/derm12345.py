@@ -64,20 +64,6 @@ HIERARCHY = ("super_class", "main_class_1", "main_class_2", "sub_class")
 @register
 class Derm12345(Source):
     name = "derm12345"
-    title = "DERM12345"
-    license = "CC BY 4.0"
-    attribution = "DERM12345, Imperial College London and collaborators (Yilmaz et al., 2024)"
-    citation = (
-        "Yilmaz A., Yasar S.P., Gencoglan G. et al. DERM12345: A Large, Multisource Dermatoscopic "
-        "Skin Lesion Dataset with 40 Subclasses. Sci Data 11, 1302 (2024). "
-        "https://doi.org/10.1038/s41597-024-04104-3"
-    )
-    homepage = "https://api.isic-archive.com/doi/derm12345"
-    layout = (
-        "derm12345_metadata_train.csv, derm12345_metadata_test.csv (either may be absent); images "
-        "<part>/<label>/<image_id>.jpg under derm12345_train_part_1/, derm12345_train_part_2/, "
-        "derm12345_test/ (or train/<label>/, or flat)"
-    )
     extra_fields = HIERARCHY
     image_suffixes = (".jpg", ".jpeg")
 

@@ -19,19 +19,6 @@ METADATA = ("metadata.csv", "hospital-italiano-de-buenos-aires-skin-lesions-imag
 @register
 class Hiba(Source):
     name = "hiba"
-    title = "HIBA"
-    license = "CC BY 4.0"
-    attribution = "Hospital Italiano de Buenos Aires (Ricci Lara et al., 2023)"
-    citation = (
-        "Ricci Lara M.A., Rodríguez Kowalczuk M.V., Lisa Eliceche M. et al. A dataset of skin "
-        "lesion images collected in Argentina for the evaluation of AI tools in this population. "
-        "Sci Data 10, 712 (2023). https://doi.org/10.1038/s41597-023-02630-0"
-    )
-    homepage = (
-        "https://api.isic-archive.com/doi/"
-        "hospital-italiano-de-buenos-aires-skin-lesions-images-2019-2022/"
-    )
-    layout = "ISIC export: metadata.csv beside ISIC_*.jpg (isic-cli or the DOI bundle)"
     extra_fields = (
         "lesion_id",
         "patient_id",

@@ -46,16 +46,6 @@ COUNTRY_FIX = {"BRASIL": "Brazil"}
 @register
 class PadUfes20(Source):
     name = "pad_ufes_20"
-    title = "PAD-UFES-20"
-    license = "CC BY 4.0"
-    attribution = "PAD-UFES-20, Federal University of Espírito Santo (Pacheco et al., 2020)"
-    citation = (
-        "Pacheco A.G.C. et al. PAD-UFES-20: a skin lesion dataset composed of patient data and "
-        "clinical images collected from smartphones. Data in Brief 32 (2020) 106221; Mendeley "
-        "Data https://doi.org/10.17632/zr7vgbcyr2.1"
-    )
-    homepage = "https://data.mendeley.com/datasets/zr7vgbcyr2/1"
-    layout = "metadata.csv and images/imgs_part_{1,2,3}/*.png (parts may be nested once more)"
     extra_fields = (
         *HISTORY,
         "background_father",

@@ -28,18 +28,6 @@ IGNORED = {"no relevant experience", "no relevant symptoms"}
 @register
 class Scin(Source):
     name = "scin"
-    title = "SCIN"
-    license = "SCIN Data Use License"
-    attribution = (
-        "SCIN (Skin Condition Image Network), Google Research and Stanford Medicine "
-        "(Ward et al., 2024); no attempt to re-identify data subjects is permitted"
-    )
-    citation = (
-        "Ward A., Li J., Wang J. et al. Crowdsourcing Dermatology Images with Google Search Ads: "
-        "Creating a Real-World Skin Condition Dataset. arXiv:2402.18545 (2024)"
-    )
-    homepage = "https://github.com/google-research-datasets/scin"
-    layout = "dataset/scin_cases.csv, dataset/scin_labels.csv, dataset/images/*.png (bucket mirror)"
     extra_fields = (
         "age_group",
         "condition_duration",

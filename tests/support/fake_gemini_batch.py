@@ -2,8 +2,8 @@
 
 Kept apart from ``fake_gemini`` so the online path stays readable. ``FakeGemini`` owns one
 ``BatchFiles`` and hands it every request; ``route`` answers None for paths that are not its own.
-Wire shapes follow what google-genai 3.6.1 sends and parses (see ``_BatchJob_from_mldev``).
-Stdlib only.
+Wire shapes follow what google-genai 3.6.1 sends and parses (see ``_BatchJob_from_mldev``);
+``faults`` scripts failures of single operations (see ``fake_batch_wire``). Stdlib only.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.support.fake_batch_wire import Faults, Page, faulty, jsonl_items, output_line, paged
+from tests.support.fake_batch_wire import item_key as _key
+from tests.support.fake_batch_wire import stamp as _stamp
+from tests.support.fake_batch_wire import status as _status
+
 if TYPE_CHECKING:
-    from dermasynth_builder.testing.fake_gemini import FakeGemini
+    from tests.support.fake_gemini import FakeGemini
 
 Reply = tuple[int, dict[str, Any] | bytes, dict[str, str]]  # status, JSON or raw body, headers
-ErrorFn = Callable[[int, str], Reply]
-Page = tuple[str, str]  # pageSize, pageToken as sent
+ErrorFn = Callable[..., Reply]  # (code, message, retry_after=None)
 
 # An optional prefix is kept because the SDK keeps any path in base_url; the API version segment
 # (v1, v1beta, or none when HttpOptions.api_version is empty) sits inside that prefix.
@@ -45,15 +49,6 @@ _CHUNK = 8 * 1024 * 1024  # what the real server advertises and the SDK sends
 _TTL = 48 * 3600  # Files API retention
 
 
-def _stamp(at: float) -> str:
-    """RFC 3339 UTC with microseconds, as the real API writes (pydantic parses it)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1e6):06d}Z"
-
-
-def _status(code: int, message: str, status: str) -> dict[str, Any]:
-    return {"code": code, "message": message, "status": status}
-
-
 class BatchFiles:
     """Batch jobs and uploaded/generated files that live as long as the FakeGemini object.
 
@@ -70,6 +65,7 @@ class BatchFiles:
         self._uploads: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
         self._rng = random.Random(f"batch-{seed}")  # separate, so online draws stay as before
+        self.faults = Faults()  # scripted failures: faults.add("get", 503)
 
     # -- routing -------------------------------------------------------------------------------
     def route(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Reply | None:
@@ -113,7 +109,7 @@ class BatchFiles:
         if fid is None and method == "GET" and verb is None:
             with self._lock:
                 files = list(self.files.values())[::-1]
-            return 200, _paged("files", files, page), {}
+            return 200, paged("files", files, page), {}
         if fid is None:
             return self._error(404, f"Fake Gemini does not serve {method} files.")
         with self._lock:
@@ -127,13 +123,18 @@ class BatchFiles:
         if method == "GET" and verb is None:
             return 200, meta, {}
         if method == "GET" and verb == "download":
-            self._count("file_download")
-            return 200, blob, {"Content-Type": meta.get("mimeType") or "application/octet-stream"}
+            return self._download(meta, blob)
         if method == "DELETE" and verb is None:
             return 200, {}, {}
         return self._error(404, f"Fake Gemini does not serve {method} files/{fid}:{verb}.")
 
+    @faulty("download")
+    def _download(self, meta: dict[str, Any], blob: bytes) -> Reply:
+        self._count("file_download")
+        return 200, blob, {"Content-Type": meta.get("mimeType") or "application/octet-stream"}
+
     # -- batches -------------------------------------------------------------------------------
+    @faulty("create")
     def _create(self, model: str, version: str, raw: bytes) -> Reply:
         try:
             batch = (json.loads(raw or b"{}") or {}).get("batch") or {}
@@ -148,7 +149,7 @@ class BatchFiles:
             if data is None:
                 msg = f"You do not have permission to access the File {fid} or it may not exist."
                 return self._error(403, msg)
-            items = _jsonl_items(data)
+            items = jsonl_items(data)
         elif isinstance((source.get("requests") or {}).get("requests"), list):
             items = [
                 (item.get("metadata"), item.get("request"), None)
@@ -200,6 +201,7 @@ class BatchFiles:
             item["response"] = self.fake.ok_response(model, request)
         return item
 
+    @faulty("get")
     def _get(self, bid: str) -> Reply:
         self._count("batch_get")
         with self._lock:
@@ -224,13 +226,14 @@ class BatchFiles:
         if info["state"] == SUCCEEDED and info["source"] == "file":
             fid = f"batch-{info['id']}-out"
             key = self.fake.batch_error_key
-            lines = [_output_line(item, key) for item in self._results[info["id"]]]
+            lines = [output_line(item, key) for item in self._results[info["id"]]]
             data = "".join(json.dumps(line) + "\n" for line in lines).encode()
             version = info["api_version"]
             meta = self._file(fid, data, "application/jsonl", info["name"], version, True)
             self.files[fid], self._blobs[fid] = meta, data
             info["output_file"] = f"files/{fid}"
 
+    @faulty("cancel")
     def _cancel(self, bid: str) -> Reply:
         self._count("batch_cancel")
         with self._lock:
@@ -250,10 +253,11 @@ class BatchFiles:
             return self._error(404, f"Requested entity was not found: batches/{bid}.")
         return 200, {}, {}
 
+    @faulty("list")
     def _list_batches(self, page: Page) -> Reply:
         with self._lock:
             ops = [self._operation(info) for info in list(self.jobs.values())[::-1]]
-        return 200, _paged("operations", ops, page), {}
+        return 200, paged("operations", ops, page), {}
 
     def _operation(self, info: dict[str, Any]) -> dict[str, Any]:
         """The long-running-operation JSON the SDK parses; the caller holds the lock."""
@@ -292,6 +296,7 @@ class BatchFiles:
         return op
 
     # -- files ---------------------------------------------------------------------------------
+    @faulty("upload")
     def _start(self, path: str, version: str, headers: dict[str, str], raw: bytes) -> Reply:
         """Open a resumable upload; the client sends the bytes to X-Goog-Upload-URL."""
         if headers.get("x-goog-upload-command", "start").strip().lower() != "start":
@@ -387,46 +392,3 @@ class BatchFiles:
     def _count(self, key: str) -> None:
         with self.fake._lock:
             self.fake.stats[key] += 1
-
-
-def _paged(field: str, items: list[dict[str, Any]], page: Page) -> dict[str, Any]:
-    """Offset pagination; the token is the next offset, as an opaque string."""
-    size, token = (int(v) if v.isdigit() else 0 for v in page)
-    end = token + size if size > 0 else len(items)
-    out: dict[str, Any] = {field: items[token:end]}
-    if end < len(items):
-        out["nextPageToken"] = str(end)
-    return out
-
-
-def _jsonl_items(data: bytes) -> list[tuple[Any, Any, str | None]]:
-    """Input lines ``{"key", "request"}`` as (metadata, request, problem) like inline items."""
-    items: list[tuple[Any, Any, str | None]] = []
-    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError:
-            items.append(({"key": None}, None, f"Invalid JSON on input line {number}."))
-            continue
-        if not isinstance(row, dict):
-            items.append(({"key": None}, None, f"Input line {number} is not an object."))
-            continue
-        items.append(({"key": row.get("key")}, row.get("request"), None))
-    return items
-
-
-def _key(item: dict[str, Any]) -> Any:
-    meta = item.get("metadata")
-    return meta.get("key") if isinstance(meta, dict) else None
-
-
-def _output_line(item: dict[str, Any], error_key: str) -> dict[str, Any]:
-    """An output JSONL line: ``{"key", "response"}`` or ``{"key", <error_key>: Status}``."""
-    line: dict[str, Any] = {"key": _key(item)}
-    if "response" in item:
-        line["response"] = item["response"]
-    else:
-        line[error_key] = item["error"]
-    return line

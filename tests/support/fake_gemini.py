@@ -20,9 +20,9 @@ from typing import Any
 
 from PIL import Image
 
-from dermasynth_builder.testing.fake_gemini_batch import BatchFiles
-from dermasynth_builder.testing.localserver import LocalHandler, LocalHTTPServer
-from dermasynth_builder.testing.scripted import ScriptedServer, question_lines, sentence
+from tests.support.fake_gemini_batch import BatchFiles
+from tests.support.localserver import LocalHandler, LocalHTTPServer
+from tests.support.scripted import ScriptedServer, question_lines, sentence
 
 # An optional prefix is kept because the SDK keeps any path in base_url.
 _ROUTE = re.compile(r"^(?:/.*)?/(v1|v1beta)/models/([^/:]+):([A-Za-z]+)$")
@@ -234,6 +234,7 @@ class FakeGemini(ScriptedServer):
         # Jobs and files outlive stop()/start(), so a restarted client can re-attach by name.
         self.batches: dict[str, dict[str, Any]] = self._batch_files.jobs  # id -> job info
         self.files: dict[str, dict[str, Any]] = self._batch_files.files  # id -> File resource
+        self.batch_faults = self._batch_files.faults  # e.g. batch_faults.add("get", 503)
 
     # -- scripting and metrics ---------------------------------------------------------------
     def accepted_per_minute(self) -> float:

@@ -20,8 +20,8 @@ from typing import Any
 
 from PIL import Image
 
-from dermasynth_builder.testing.localserver import LocalHandler, LocalHTTPServer
-from dermasynth_builder.testing.scripted import ScriptedServer, question_lines, sentence
+from tests.support.localserver import LocalHandler, LocalHTTPServer
+from tests.support.scripted import ScriptedServer, question_lines, sentence
 
 # Any prefix: base_url is whatever the user gives (http://host:8000/v1, a gateway path, ...).
 _ROUTE = re.compile(r"^(?:/.*)?/chat/completions$")

@@ -1,6 +1,5 @@
-"""The run folder: file names, JSONL reading and writing, and atomic updates of ``run.json``.
+"""JSON Lines and JSON files that survive a ``kill -9``: the run folder's low-level I/O.
 
-Every step talks to the others only through these files, so any step can be re-run alone.
 Writers are append-only (with a flush per line) or write a temp file and ``os.replace`` it, so a
 ``kill -9`` leaves either the old file, the new file, or a torn last line that readers skip.
 """
@@ -13,18 +12,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-RUN_JSON = "run.json"
-RECORDS = "records.jsonl"
-SKIPPED = "skipped.jsonl"
-REQUESTS = "requests.jsonl"
-RESPONSES = "responses.jsonl"
-FAILURES = "failures.jsonl"
-PAIRS = "pairs.jsonl"
-REJECTED = "rejected.jsonl"
-
 
 class RunFolderError(Exception):
-    """The run folder is missing a file a step needs, or holds something else."""
+    """The run folder is missing a file a step needs, is in use, or holds something else: the
+    CLI prints the message as one line and exits 2."""
 
 
 def dumps(obj: Any) -> str:
@@ -98,9 +89,12 @@ class JsonlAppender:
         self.close()
 
 
+TMP_SUFFIX = ".tmp"
+
+
 def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     """Stream ``rows`` to a temp file and move it into place; returns the row count."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(path.name + TMP_SUFFIX)
     count = 0
     with open(tmp, "w", encoding="utf-8") as fh:
         for row in rows:
@@ -111,26 +105,8 @@ def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
 
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(path.name + TMP_SUFFIX)
     with open(tmp, "w", encoding="utf-8") as fh:
         json.dump(obj, fh, ensure_ascii=False, indent=2, sort_keys=True)
         fh.write("\n")
     os.replace(tmp, path)
-
-
-def read_run(run: Path) -> dict[str, Any]:
-    path = run / RUN_JSON
-    if not path.is_file():
-        raise RunFolderError(
-            f"{run} is not a run folder: {RUN_JSON} not found (run `dermasynth plan`)"
-        )
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
-
-
-def update_run(run: Path, **sections: Any) -> dict[str, Any]:
-    """Merge top-level ``sections`` into ``run.json`` atomically and return the new content."""
-    data = read_run(run)
-    data.update(sections)
-    write_json_atomic(run / RUN_JSON, data)
-    return data

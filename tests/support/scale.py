@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from dermasynth_builder.paths import sample_root
-from dermasynth_builder.synthetic import draw_lesion, encode_jpeg, encode_png
+from tests.support.synthetic import draw_lesion, encode_jpeg, encode_png
 
 # Images per source at paper scale: 45,612 in all (the paper used ~45k images).
 PAPER_SCALE = {

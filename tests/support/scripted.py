@@ -11,7 +11,7 @@ import time
 from collections import Counter, deque
 from typing import Any, ClassVar
 
-from dermasynth_builder.testing.localserver import LocalServer
+from tests.support.localserver import LocalServer
 
 LOREM = (
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor "

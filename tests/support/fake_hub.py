@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from dermasynth_builder.testing.localserver import LocalHandler, LocalHTTPServer, LocalServer
+from tests.support.localserver import LocalHandler, LocalHTTPServer, LocalServer
 
 _Reply = tuple[int, bytes, dict[str, str]]  # status, body, extra headers
 _NAME = re.compile(r"^[A-Za-z0-9][\w.-]*$")

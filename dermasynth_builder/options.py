@@ -1,0 +1,37 @@
+"""The options of ``dermasynth generate`` (also the ``[generate]`` table of a run config).
+
+A module of its own so the CLI and the run config can read them without importing a backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class GenerateOptions(BaseModel):
+    """Everything ``dermasynth generate`` can be told; defaults that work for Gemini 2.0 Flash."""
+
+    model_config = ConfigDict(extra="forbid")
+    backend: str = "gemini"
+    model: str = "gemini-2.0-flash"
+    base_url: str | None = None  # OpenAI-compatible servers (--backend openai)
+    mode: Literal["online", "batch"] = "online"
+    poll_interval: float = Field(default=30.0, gt=0)  # batch mode: first wait between polls
+    rpm: float | None = Field(default=None, gt=0)
+    tpm: float | None = Field(default=None, gt=0)
+    concurrency: int = Field(default=32, ge=1)
+    max_attempts: int = Field(default=6, ge=1)
+    max_content_attempts: int = Field(default=3, ge=1)
+    retry_failed: bool = False
+    one_question_per_request: bool = False
+    max_image_side: int = Field(default=768, ge=64)
+    temperature: float = Field(default=0.4, ge=0)
+    seed: int | None = 0
+    max_output_tokens: int = Field(default=2048, ge=16)
+    timeout: float = Field(default=120.0, gt=0)
+    retry_base_delay: float = Field(default=1.0, ge=0)
+    retry_max_delay: float = Field(default=60.0, ge=0)
+    prices: Path | None = None

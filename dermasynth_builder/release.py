@@ -1,0 +1,58 @@
+"""What a release is: its summary (`Release`), its errors, and the hub builder it is made with.
+
+Both `package` (which builds a release) and `card` (which describes one) import this module and
+not each other, so neither drags the other in and there is no import cycle.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .paths import data_path
+from .run.jsonl import RunFolderError
+
+BUILDER_MODULE = "dermasynth_hub_builder"
+
+
+class ReleaseError(RunFolderError):
+    """The run cannot be packaged as asked (a `RunFolderError`: the CLI prints one line, exit 2)."""
+
+
+class ForeignContentError(ReleaseError):
+    """``--out`` holds something an earlier release did not write: it is left untouched."""
+
+
+@dataclass(slots=True)
+class Release:
+    """What a packaged release holds; the card and the CLI summary are made from it."""
+
+    out: Path
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)  # config -> split -> rows
+    nbytes: dict[str, dict[str, int]] = field(default_factory=dict)  # config -> split -> bytes
+    files: dict[str, list[str]] = field(default_factory=dict)  # config -> parquet paths
+    images: Counter = field(default_factory=Counter)  # source -> distinct images
+    modalities: dict[str, Counter] = field(default_factory=dict)  # source -> modality -> images
+    licenses: dict[str, set[str]] = field(default_factory=dict)  # source -> licences of its rows
+    models: Counter = field(default_factory=Counter)  # model -> pairs
+    figures: list[str] = field(default_factory=list)  # figures/*.png shipped with the card
+
+
+def builder_module() -> Any:
+    """Import hub_dataset/dermasynth.py (a file, not a package module) by path, once."""
+    if BUILDER_MODULE in sys.modules:
+        return sys.modules[BUILDER_MODULE]
+    path = data_path("hub_dataset") / "dermasynth.py"
+    spec = importlib.util.spec_from_file_location(BUILDER_MODULE, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[BUILDER_MODULE] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[BUILDER_MODULE]  # a failed import must not leave a half module behind
+        raise
+    return module
