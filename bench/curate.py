@@ -20,7 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 from dermasynth_builder.curate import curate
-from dermasynth_builder.run import write_json_atomic, write_jsonl_atomic
+from dermasynth_builder.run import RunFolder, write_json_atomic, write_jsonl_atomic
+from dermasynth_builder.run.fingerprint import file_digest
 
 SOURCES = ("derm12345", "bcn20000", "pad_ufes_20", "scin", "hiba")
 WH = ("What", "Which", "How", "Why", "Where", "When would", "In what way does", "Could")
@@ -135,6 +136,7 @@ def build(run: Path, n_responses: int, n_self: int, seed: int = 0) -> None:
                     "id": rid,
                     "source": source,
                     "image_id": image_id,
+                    "image_path": f"{image_id}.jpg",
                     "slot": slot,
                     "question_type": qtype,
                     "self_instruct": is_self,
@@ -153,9 +155,11 @@ def build(run: Path, n_responses: int, n_self: int, seed: int = 0) -> None:
                     "bank": "general",
                     "task": "qa",
                     "self_instruct": is_self,
+                    "instruction": "planned question",
                     "question": question(rng) if is_self else "planned question",
                     "answer": answer,
                     "model": "bench",
+                    "backend": "bench",
                     "call_id": rid,
                     "usage": {},
                 }
@@ -164,7 +168,11 @@ def build(run: Path, n_responses: int, n_self: int, seed: int = 0) -> None:
     write_jsonl_atomic(run / "records.jsonl", records)
     write_jsonl_atomic(run / "requests.jsonl", requests)
     write_jsonl_atomic(run / "responses.jsonl", responses)
-    write_json_atomic(run / "run.json", {"plan": {}, "templates": {"version": "bench"}})
+    write_json_atomic(
+        run / "run.json",
+        {"plan": {}, "templates": {"version": "bench"}, "fingerprint": {"digest": "bench"}},
+    )
+    RunFolder(run).finish_step("plan", requests_sha256=file_digest(run / "requests.jsonl"))
 
 
 def main() -> None:

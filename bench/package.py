@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
 from dermasynth_builder.package import builder_module
-from dermasynth_builder.run import write_json_atomic, write_jsonl_atomic
+from dermasynth_builder.run import RunFolder, write_json_atomic, write_jsonl_atomic
+from dermasynth_builder.run.fingerprint import file_digest
 from tests.support.measure import run_cli
 from tests.support.synthetic import draw_lesion, encode_jpeg
 
@@ -83,7 +84,11 @@ def build_run(root: Path, n_pairs: int, n_images: int) -> Path:
     pairs.sort(key=lambda p: (SOURCES.index(p["source"]), p["id"]))
     write_jsonl_atomic(run / "pairs.jsonl", pairs)
     sources = {s: {"root": str(images / s), "records": 0, "skipped": 0} for s in SOURCES}
-    write_json_atomic(run / "run.json", {"plan": {"sources": sources}, "templates": {}})
+    write_json_atomic(
+        run / "run.json",
+        {"plan": {"sources": sources}, "templates": {}, "fingerprint": {"digest": "bench"}},
+    )
+    RunFolder(run).finish_step("curate", pairs=file_digest(run / "pairs.jsonl"))
     return run
 
 
