@@ -29,7 +29,6 @@ from .batch_jobs import (
     save_jobs,
 )
 from .engine import Engine
-from .images import prepare_image
 from .options import GenerateOptions
 from .records import SourceRecord
 from .run import Request
@@ -110,12 +109,16 @@ class BatchRunner:
         limit = self.batch.file_limit if self.batch.file_limit is not None else self.api.file_limit
         chunk: _Chunk | None = None
         for call in calls:
-            try:
-                image, _, _ = prepare_image(call.image_path, call.max_image_side)
-            except OSError as exc:  # deleted or damaged since the plan: fail it now
-                self.engine.write_failure(call, "final", f"image unreadable: {exc}", 0)
+            try:  # prepared once per image (shared by its calls), freed after its last line
+                image = call.image_sync()
+            except FinalError as exc:  # deleted or damaged since the plan: fail it now
+                call.release()
+                self.engine.write_failure(call, "final", str(exc), 0)
                 continue
+            self.engine.render_prompt(call)
             line = self.api.encode(call, image)
+            call.release()
+            call.prompt = ""
             if chunk is not None and chunk.size + len(line) > limit:
                 self._create(chunk)
                 chunk = None

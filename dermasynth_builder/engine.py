@@ -10,6 +10,7 @@ call by default (one upload serves every question, and fewer calls fit under an 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import os
@@ -22,6 +23,7 @@ from typing import Any
 
 from .backends import (
     Backend,
+    BackendConfigError,
     Call,
     CallResult,
     ContentError,
@@ -29,10 +31,11 @@ from .backends import (
     TransientError,
     make_backend,
 )
+from .backends.base import SharedImage
 from .limits import RateLimiter
 from .options import GenerateOptions
 from .paths import templates_dir
-from .pricing import cost, load_prices
+from .pricing import SettingsError, cost, load_profiles, resolve_settings
 from .prompts import make_env
 from .records import SourceRecord
 from .run import Failure, Request, Response, ResultSink, RunFolder
@@ -52,8 +55,10 @@ class Progress:
     transient_retries: int = 0
     content_retries: int = 0
     input_tokens: int = 0
-    output_tokens: int = 0
+    output_tokens: int = 0  # thought tokens included: they bill as output
+    thought_tokens: int = 0
     cost: float = 0.0
+    cost_known: bool = True  # False when the model has no price: the cost reads "unknown"
     started: float = field(default_factory=time.monotonic)
     reasons: dict[str, int] = field(default_factory=dict)
 
@@ -91,16 +96,16 @@ class Engine:
         self.options = options
         self._lock = contextlib.ExitStack()
         self._lock.enter_context(self.folder.lock("generate"))  # released by close()
+        self.warnings: list[str] = []
         try:
             self.info = self.folder.check_plan(templates_dir())
+            self.backend = backend or make_backend(
+                options.backend, self.info.get("system", ""), options.model_dump()
+            )
+            self._configure_model()
         except BaseException:
             self.close()
             raise
-        options_dict = options.model_dump()
-        self.backend = backend or make_backend(
-            options.backend, self.info.get("system", ""), options_dict
-        )
-        self.prices = load_prices(options.prices)
         self.priced_model = self.backend.priced_as
         self.template = make_env(templates_dir()).get_template("request.j2")
         self.roots = {k: Path(v["root"]) for k, v in self.info["plan"]["sources"].items()}
@@ -109,6 +114,35 @@ class Engine:
         self.rpm = RateLimiter(options.rpm)
         self.tpm = RateLimiter(options.tpm)
         self.rng = random.Random()
+
+    def _configure_model(self) -> None:
+        """Resolve the model's profile and the run's media resolution and thinking, hand them
+        to the backend, and (for backends that can) check the model exists: all before any
+        work is sent. Raises BackendConfigError with one line."""
+        options = self.options
+        self.profiles = load_profiles(options.prices)
+        model = self.backend.priced_as
+        try:
+            self.settings = resolve_settings(
+                self.profiles,
+                model,
+                options.media_resolution,
+                options.thinking,
+                options.max_image_side,
+            )
+        except SettingsError as exc:
+            raise BackendConfigError(str(exc)) from None
+        self.profile = self.settings.profile
+        if self.profile is None:
+            self.warnings.append(
+                f"no profile for model {model!r}: its cost reads 'unknown' and images are "
+                f"downscaled to {self.settings.max_image_side} px (add it with --prices FILE)"
+            )
+        elif self.profile.standard is None:
+            self.warnings.append(f"no price known for {model!r}: its cost reads 'unknown'")
+        self.backend.use(self.settings)
+        if self.backend.checks_model:
+            self.backend.check_model()
 
     def close(self) -> None:
         """Close the result files and release the run folder's lock."""
@@ -152,22 +186,47 @@ class Engine:
         self.progress.done_before = len(done)
         if groups:  # results will change: curate and package must run again
             self.folder.start_step("generate")
-        return [self.make_call(requests, records) for requests in groups.values()]
+        images: dict[Path, SharedImage] = {}  # one prepared copy per image, however many calls
+        return [  # prompts are rendered when each call starts, and dropped when it ends
+            self.make_call(requests, records, images, render=False) for requests in groups.values()
+        ]
 
     def make_call(
-        self, requests: list[Request], records: dict[tuple[str, str], SourceRecord]
+        self,
+        requests: list[Request],
+        records: dict[tuple[str, str], SourceRecord],
+        images: dict[Path, SharedImage] | None = None,
+        render: bool = True,
     ) -> Call:
-        """One call for requests about one image, with its prompt rendered."""
+        """One call for requests about one image, with its prompt rendered. Calls made with
+        the same ``images`` dict share each image's prepared bytes."""
         first = requests[0]
+        path = self.roots[first.source] / first.image_path
+        settings = self.settings
+        shared = None if images is None else images.get(path)
+        if shared is None:
+            shared = SharedImage(path, settings.max_image_side, settings.keep_original)
+            if images is not None:
+                images[path] = shared
         call = Call(
             call_id=_id(*(r.id for r in requests)),
-            image_path=self.roots[first.source] / first.image_path,
+            image_path=path,
             requests=requests,
             record=records.get((first.source, first.image_id)),
-            max_image_side=self.options.max_image_side,
+            max_image_side=settings.max_image_side,
+            source=shared,
+            image_tokens=settings.image_tokens(),
         )
-        call.prompt = self.template.render(context=first.context, questions=call.questions())
+        if render:
+            self.render_prompt(call)
         return call
+
+    def render_prompt(self, call: Call) -> str:
+        """The call's prompt, rendered on first use (a long run does not hold every prompt)."""
+        if not call.prompt:
+            first = call.requests[0]
+            call.prompt = self.template.render(context=first.context, questions=call.questions())
+        return call.prompt
 
     def records_by_image(self) -> dict[tuple[str, str], SourceRecord]:
         """The records, for backends that answer from metadata (offline); empty otherwise."""
@@ -177,13 +236,14 @@ class Engine:
 
     # -- running ---------------------------------------------------------------------------
     async def run_async(self, finish: bool = True) -> Progress:
-        calls = self.pending_calls()
+        calls = collections.deque(self.pending_calls())  # a started call leaves the queue
         self.on_progress(self.progress)
         in_flight = asyncio.Semaphore(self.options.concurrency)
         window = asyncio.Semaphore(self.options.concurrency * 4)  # bounds tasks, not calls
         tasks: set[asyncio.Task] = set()
         try:
-            for call in calls:
+            while calls:
+                call = calls.popleft()
                 await window.acquire()
                 task = asyncio.create_task(self._do_call(call, in_flight))
                 task.add_done_callback(lambda t: window.release())
@@ -203,6 +263,14 @@ class Engine:
         return asyncio.run(self.run_async(finish))
 
     async def _do_call(self, call: Call, in_flight: asyncio.Semaphore) -> None:
+        try:
+            self.render_prompt(call)
+            await self._attempts(call, in_flight)
+        finally:  # answered, failed or cancelled: its image and prompt are no longer needed
+            call.release()
+            call.prompt = ""
+
+    async def _attempts(self, call: Call, in_flight: asyncio.Semaphore) -> None:
         attempt = content_failures = 0
         options = self.options
         while True:
@@ -210,7 +278,8 @@ class Engine:
             estimate = self.backend.estimate_tokens(call, options.max_output_tokens)
             try:
                 async with in_flight:
-                    await call.image()  # prepare first: the limiter should pace arrivals
+                    if self.backend.sends_image:
+                        await call.image()  # prepare first: the limiter should pace arrivals
                     await self.rpm.acquire(1)
                     await self.tpm.acquire(estimate)
                     started = time.monotonic()
@@ -264,6 +333,7 @@ class Engine:
             "input_tokens": _split(usage.prompt_tokens, n),
             "output_tokens": _split(usage.output_tokens + usage.thoughts_tokens, n),
             "image_tokens": _split(usage.image_tokens, n),
+            "thought_tokens": _split(usage.thoughts_tokens, n),  # included in output_tokens
         }
         rows = [
             Response(
@@ -297,17 +367,25 @@ class Engine:
         p.calls += 1
         p.input_tokens += usage.prompt_tokens
         p.output_tokens += usage.output_tokens + usage.thoughts_tokens
-        p.cost += (
-            cost(
-                self.prices,
-                self.priced_model,
-                usage.prompt_tokens,
-                usage.output_tokens + usage.thoughts_tokens,
-                batch=batch,
-            )
-            or 0.0
+        p.thought_tokens += usage.thoughts_tokens
+        spent = cost(
+            self._profile_of(result.model),
+            usage.prompt_tokens,
+            usage.output_tokens + usage.thoughts_tokens,  # thought tokens bill as output
+            batch=batch,
         )
+        if spent is None:
+            p.cost_known = False
+        else:
+            p.cost += spent
         self.on_progress(p)
+
+    def _profile_of(self, model: str):  # noqa: ANN202 - ModelProfile | None
+        """The profile that bills a response by ``model`` (the served version's family, or
+        the run's profile for the run's own model and for simulated answers)."""
+        if model in (self.backend.model, self.priced_model) or self.backend.simulated:
+            return self.profile
+        return self.profiles.find(model) or self.profile
 
     def write_failure(self, call: Call, kind: str, reason: str, attempts: int) -> None:
         """Record one failure per request of the call, with the (redacted) reason."""
@@ -344,7 +422,8 @@ class Engine:
             responses += 1
             calls.add(row.call_id)
             total = usage.setdefault(
-                row.model, {"input_tokens": 0, "output_tokens": 0, "image_tokens": 0}
+                row.model,
+                {"input_tokens": 0, "output_tokens": 0, "image_tokens": 0, "thought_tokens": 0},
             )
             for key in total:
                 total[key] += int(row.usage.get(key, 0))
@@ -352,11 +431,10 @@ class Engine:
             tier[0] += int(row.usage.get("input_tokens", 0))
             tier[1] += int(row.usage.get("output_tokens", 0))
         failures = sum(1 for _ in self.folder.failures())
-        simulated = self.backend.model if self.backend.simulated else None
-        estimated = 0.0
+        estimated: float | None = 0.0
         for (model, batch), (tokens_in, tokens_out) in by_tier.items():
-            priced = self.priced_model if model == simulated else model
-            estimated += cost(self.prices, priced, tokens_in, tokens_out, batch=batch) or 0.0
+            spent = cost(self._profile_of(model), tokens_in, tokens_out, batch=batch)
+            estimated = None if spent is None or estimated is None else estimated + spent
         summary = {
             "backend": self.backend.name,
             "model": self.backend.model,
@@ -372,7 +450,9 @@ class Engine:
                 "calls": len(calls),
             },
             "usage": usage,
-            "estimated_cost_usd": round(estimated, 6),
+            "model_settings": self.settings.record(),
+            "estimated_cost_usd": None if estimated is None else round(estimated, 6),
+            "cost": "unknown" if estimated is None else "estimated",
         }
         self.folder.update(generation=summary)
         if responses + failures >= self.progress.planned:

@@ -8,9 +8,9 @@ downloads that real collections contain (SCIN warns of truncated files).
 from __future__ import annotations
 
 import io
-import math
 import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 _TAIL = 64
@@ -75,18 +75,80 @@ def index_files(root: Path, suffixes: tuple[str, ...]) -> dict[str, str]:
 
 
 def image_tokens(width: int, height: int) -> int:
-    """Gemini 2.x input tokens for one image: 258 when both sides are <= 384 px, else 258 per
-    768x768 tile. Used to reserve tokens before a call and to price dry runs."""
-    if width <= 384 and height <= 384:
-        return 258
-    return 258 * math.ceil(width / 768) * math.ceil(height / 768)
+    """Gemini 2.x input tokens for one image (the tile rule; see ``pricing.tile_tokens``)."""
+    from .pricing import tile_tokens
+
+    return tile_tokens(width, height)
+
+
+# Formats the Gemini API takes as inline image data; anything else is converted to JPEG.
+API_FORMATS = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "HEIF": "image/heif",
+    "HEIC": "image/heic",
+}
+# Inline data travels base64-encoded (4/3 larger) in a request capped at 20 MB: originals above
+# this many bytes are re-encoded instead.
+INLINE_BYTES = 14_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedImage:
+    """Upload-ready image bytes; ``original`` when they are the file's own bytes."""
+
+    data: bytes
+    mime_type: str
+    width: int
+    height: int
+    original: bool = False
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """(width, height) from the header alone (no pixel decode)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.size
+
+
+def scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """The size ``prepare_image`` gives an image of this size (aspect kept, longest side capped)."""
+    if max(width, height) <= max_side:
+        return width, height
+    scale = max_side / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def load_image(
+    path: str | os.PathLike[str],
+    max_side: int,
+    keep_original: bool = False,
+    byte_limit: int = INLINE_BYTES,
+) -> PreparedImage:
+    """The image as sent: with ``keep_original`` the file's own bytes when the API takes the
+    format, the longest side is within ``max_side`` and the bytes fit a request (no decode, no
+    re-encode); otherwise RGB JPEG downscaled to ``max_side`` (``prepare_image``)."""
+    if keep_original:
+        from PIL import Image
+
+        with Image.open(path) as im:
+            fmt, (width, height) = im.format, im.size
+        mime = API_FORMATS.get(fmt or "")
+        if mime and max(width, height) <= max_side and os.path.getsize(path) <= byte_limit:
+            with open(path, "rb") as fh:
+                return PreparedImage(fh.read(), mime, width, height, original=True)
+    data, width, height = prepare_image(path, max_side)
+    return PreparedImage(data, "image/jpeg", width, height)
 
 
 def prepare_image(
     path: str | os.PathLike[str], max_side: int = 768, quality: int = 85
 ) -> tuple[bytes, int, int]:
     """Load an image for upload: RGB (alpha flattened on white), longest side at most
-    ``max_side`` (768 px is one Gemini tile), encoded as JPEG. Returns (bytes, width, height)."""
+    ``max_side`` (768 px is one Gemini 2.x tile), encoded as JPEG. Returns (bytes, width,
+    height)."""
     from PIL import Image
 
     with Image.open(path) as im:

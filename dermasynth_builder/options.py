@@ -10,13 +10,19 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# The default model, chosen on 2026-12-02 (see model_profiles.yaml for the evidence): a current
+# Gemini 3.x vision model with structured output, the lowest price of its generation and
+# thinking levels down to "minimal". `--model gemini-2.0-flash` reproduces the paper where an
+# endpoint still serves it.
+DEFAULT_MODEL = "gemini-3.1-flash-lite"
+
 
 class GenerateOptions(BaseModel):
-    """Everything ``dermasynth generate`` can be told; defaults that work for Gemini 2.0 Flash."""
+    """Everything ``dermasynth generate`` can be told; defaults that work for the default model."""
 
     model_config = ConfigDict(extra="forbid")
     backend: str = "gemini"
-    model: str = "gemini-2.0-flash"
+    model: str = DEFAULT_MODEL
     base_url: str | None = None  # OpenAI-compatible servers (--backend openai)
     mode: Literal["online", "batch"] = "online"
     poll_interval: float = Field(default=30.0, gt=0)  # batch mode: first wait between polls
@@ -27,7 +33,12 @@ class GenerateOptions(BaseModel):
     max_content_attempts: int = Field(default=3, ge=1)
     retry_failed: bool = False
     one_question_per_request: bool = False
-    max_image_side: int = Field(default=768, ge=64)
+    # None: the model profile's (768 px for tile models; media-resolution models send the
+    # original bytes and downscale only past what the highest resolution can use)
+    max_image_side: int | None = Field(default=None, ge=64)
+    # None: the profile's default (sent explicitly, so run.json says what was asked)
+    media_resolution: Literal["low", "medium", "high", "ultra_high"] | None = None
+    thinking: str | None = None  # a level, a token budget, or "model" (send nothing)
     temperature: float = Field(default=0.4, ge=0)
     seed: int | None = 0
     max_output_tokens: int = Field(default=2048, ge=16)

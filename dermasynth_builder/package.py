@@ -11,22 +11,28 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from .release import Release, ReleaseError, builder_module
 from .release_folder import check_out, clean_leftovers, resolve_out, staging, swap_in, write_marker
 from .run.fingerprint import file_digest
-from .run.folder import PAIRS, RunFolder
+from .run.folder import PAIRS, RECORDS, RunFolder
 from .run.jsonl import RunFolderError
+from .run.schema import Pair
 from .sources.registry import REGISTRY, SOURCE_NAMES, UnknownLicenseError, license_for
 
-__all__ = ["Release", "build_source", "builder_module", "package"]
+__all__ = ["IMPORTED_TEXT_LICENSE", "Release", "build_source", "builder_module", "package"]
 
-_MAX_OPEN = 64  # piece files open at once while splitting (the rest are reopened to append)
+# The published DermaSynth text is CC BY-NC 4.0, whatever the licence of the image it describes.
+IMPORTED_TEXT_LICENSE = "CC BY-NC 4.0"
 
 
 def build_source(job: dict[str, Any]) -> dict[str, Any]:
@@ -44,9 +50,12 @@ def build_source(job: dict[str, Any]) -> dict[str, Any]:
         dataset_name="dermasynth",
         run_dir=job["run"],
         pairs_file=job["pairs"],
+        records_file=job["records"],
         max_image_side=job["max_image_side"],
         test_fraction=job["test_fraction"],
         split_seed=job["split_seed"],
+        diagnoses=tuple(job["diagnoses"]),
+        text_license=job["text_license"],
     )
     built = Path(job["built"])
     builder.download_and_prepare(
@@ -63,68 +72,127 @@ def build_source(job: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _check(path: Path, n: int, row: Any) -> None:
+def _check(path: Path, n: int, pair: Pair) -> None:
     """Is line ``n`` a pair of a known source with a known licence? Else one clear error."""
-    if not isinstance(row, dict) or not row.get("source") or not row.get("image_id"):
+    if not pair.source or not pair.image_id:
         raise ReleaseError(f"{path} line {n}: not a pair with a 'source' and an 'image_id'")
-    if row["source"] not in REGISTRY:
-        raise ReleaseError(f"{path} line {n}: unknown source {row['source']!r}")
+    if pair.source not in REGISTRY:
+        raise ReleaseError(f"{path} line {n}: unknown source {pair.source!r}")
     try:
-        license_for(row.get("license"))
+        license_for(pair.license)
     except UnknownLicenseError as exc:
-        raise ReleaseError(f"{path} line {n} ({row['image_id']}): {exc}") from None
+        raise ReleaseError(f"{path} line {n} ({pair.image_id}): {exc}") from None
 
 
 def _split_pairs(run: Path, work: Path, chunk: int, release: Release) -> dict[str, list[Path]]:
-    """One pass over pairs.jsonl into per-source pieces of about ``chunk`` pairs each.
+    """One pass over pairs.jsonl (typed `Pair` rows) into per-source pieces of about ``chunk``
+    pairs each.
 
     Each builder then reads only its own pairs, and big sources build in parallel pieces. Pairs
     are grouped by (source, image_id) explicitly, whatever their order in the file: an image is
     assigned to a piece when first seen and every later pair of it follows it there, so it is
     read and encoded once. Only that index is kept in memory, not the pairs. The counts the card
-    needs are taken on the way."""
+    needs, and the release's diagnosis label space, are taken on the way."""
     pieces: dict[str, list[Path]] = {}
     size: Counter = Counter()
     piece_of: dict[tuple[str, str], Path] = {}
-    handles: dict[Path, IO[bytes]] = {}
+    batches = _Batches()
     known: set[tuple[Any, Any]] = set()  # checked (source, licence) couples
-    try:
-        with open(run / PAIRS, "rb") as lines:
-            for n, raw in enumerate(lines, 1):
-                if not raw.endswith(b"\n"):
-                    continue  # a torn last line is no pair
-                try:
-                    row = json.loads(raw)
-                    source, image, lic = row["source"], row["image_id"], row.get("license")
-                except (ValueError, TypeError, KeyError, AttributeError):
-                    row, source, image, lic = None, None, None, None
-                if (source, lic) not in known or not image:
-                    _check(run / PAIRS, n, row)  # raises unless all is well
-                    known.add((source, lic))
-                key = (source, image)
-                path = piece_of.get(key)
-                if path is None:
-                    own = pieces.setdefault(source, [])
-                    if not own or size[own[-1]] >= chunk:
-                        own.append(work / f"{source}-{len(own):05d}.jsonl")
-                    path = piece_of[key] = own[-1]
-                    release.images[source] += 1
-                    modality = row.get("modality") or "unknown"
-                    release.modalities.setdefault(source, Counter())[modality] += 1
-                handle = handles.get(path)
-                if handle is None:
-                    if len(handles) >= _MAX_OPEN:  # close the longest open; reopened to append
-                        handles.pop(next(iter(handles))).close()
-                    handle = handles[path] = open(path, "ab")  # noqa: SIM115 (closed below)
-                handle.write(raw)
-                size[path] += 1
-                release.models[row.get("model") or "unknown"] += 1
-    finally:
-        for handle in handles.values():
-            handle.close()
+    diagnoses: set[str] = set()
+    with batches:
+        for n, pair in enumerate(RunFolder(run).pairs(), 1):
+            source, image, lic = pair.source, pair.image_id, pair.license
+            if (source, lic) not in known or not image:
+                _check(run / PAIRS, n, pair)  # raises unless all is well
+                known.add((source, lic))
+            key = (source, image)
+            path = piece_of.get(key)
+            if path is None:
+                own = pieces.setdefault(source, [])
+                if not own or size[own[-1]] >= chunk:
+                    own.append(work / f"{source}-{len(own):05d}.pairs")
+                path = piece_of[key] = own[-1]
+                release.images[source] += 1
+                modality = pair.modality or "unknown"
+                release.modalities.setdefault(source, Counter())[modality] += 1
+                if pair.diagnosis is not None:
+                    diagnoses.add(pair.diagnosis)
+            batches.add(path, tuple(getattr(pair, name) for name in pair._names))
+            size[path] += 1
+            release.pairs[source] += 1
+            release.models[pair.model or "unknown"] += 1
     for source, lic in known:
         release.licenses.setdefault(source, set()).add(lic)
+    release.diagnoses = sorted(diagnoses)
+    _check_all_read(run / PAIRS, sum(release.pairs.values()))
+    _split_records(run, piece_of, pieces)
     return pieces
+
+
+def _split_records(
+    run: Path, piece_of: dict[tuple[str, str], Path], pieces: dict[str, list[Path]]
+) -> None:
+    """The records of each piece's images beside it (``<piece>.records``): each builder then
+    reads only its own records, not the whole records.jsonl. Rows are pickled as parsed; the
+    builder reads them as `SourceRecord` rows."""
+    path = RunFolder(run).file(RECORDS)
+    with _Batches() as batches:
+        for own in pieces.values():
+            for piece in own:
+                piece.with_suffix(".records").touch()
+        if not path.is_file():
+            return
+        with open(path, "rb") as fh:
+            for raw in fh:
+                if not raw.endswith(b"\n"):
+                    continue
+                row = json.loads(raw)
+                piece = piece_of.get((row.get("source"), row.get("image_id")))
+                if piece is not None:
+                    batches.add(piece.with_suffix(".records"), row)
+
+
+class _Batches:
+    """Piece files written as a stream of pickled lists (the builder reads them back in one
+    `pickle.load` per list): rows are parsed once, in `package`, not again by each builder."""
+
+    SIZE = 512
+
+    def __init__(self) -> None:
+        self.pending: dict[Path, list[Any]] = {}
+
+    def add(self, path: Path, row: Any) -> None:
+        rows = self.pending.setdefault(path, [])
+        rows.append(row)
+        if len(rows) >= self.SIZE:
+            self.flush(path)
+
+    def flush(self, path: Path) -> None:
+        with open(path, "ab") as fh:
+            pickle.dump(self.pending.pop(path), fh, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __enter__(self) -> _Batches:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for path in list(self.pending):
+            self.flush(path)
+
+
+def _check_all_read(path: Path, read: int) -> None:
+    """`RunFolder.pairs` skips a line that is not JSON; a release must not: name the first."""
+    with open(path, "rb") as fh:
+        lines = [raw for raw in fh if raw.endswith(b"\n")]
+    if len(lines) == read:
+        return
+    for n, raw in enumerate(lines, 1):
+        try:
+            row = json.loads(raw)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict):
+            raise ReleaseError(f"{path} line {n}: not a pair (not a JSON object)")
+    raise ReleaseError(f"{path}: {len(lines) - read} line(s) are not pairs")
 
 
 def _collect(source: str, results: list[dict[str, Any]], target: Path, release: Release) -> None:
@@ -143,6 +211,8 @@ def _collect(source: str, results: list[dict[str, Any]], target: Path, release: 
             name = f"{split}-{i:05d}-of-{len(paths):05d}.parquet"
             os.replace(path, target / name)
             release.files.setdefault(source, []).append(f"data/{source}/{name}")
+            flags = pq.read_table(target / name, columns=["image_reencoded"]).column(0)
+            release.reencoded += pc.sum(flags).as_py() or 0
     release.rows[source] = {s: n for s, n in rows.items() if n}
     release.nbytes[source] = dict(nbytes)
 
@@ -163,8 +233,10 @@ def _build(run: Path, new: Path, work: Path, options: dict[str, Any], release: R
             "source": source,
             "run": str(run),
             "pairs": str(path),
+            "records": str(path.with_suffix(".records")),
             "cache": str(work / "cache" / path.stem),
             "built": str(work / "built" / path.stem),
+            "diagnoses": release.diagnoses,
             **options,
         }
         for source, paths in pieces.items()
@@ -222,7 +294,11 @@ def package(
         check_out(out)  # fail before the work; checked again at the swap
         folder.start_step("package")
         release = Release(out)
+        release.imported = bool(info.get("import"))
+        release.text_license = IMPORTED_TEXT_LICENSE if release.imported else None
+        release.max_image_side, release.test_fraction = max_image_side, test_fraction
         options = {
+            "text_license": release.text_license,
             "num_proc": num_proc,
             "max_image_side": max_image_side,
             "test_fraction": test_fraction,

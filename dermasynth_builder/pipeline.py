@@ -81,6 +81,39 @@ class RunConfig(BaseModel):
         return config
 
 
+def config_problems(config: RunConfig) -> list[str]:
+    """What would stop the run later, found before any work and said in the config's own words
+    (TOML keys, not CLI flags): sources that are not folders, the backend, its mode, its key."""
+    import os
+
+    from .backends import BackendConfigError, backend_class
+
+    problems = [
+        f"[sources] {name} = {str(root)!r}: no such folder"
+        for name, root in config.sources.items()
+        if not root.is_dir()
+    ]
+    g = config.generate
+    try:
+        cls = backend_class(g.backend)
+    except BackendConfigError as exc:
+        return [*problems, f"[generate] backend = {g.backend!r}: {exc}"]
+    if g.mode == "batch" and not cls.supports_batch:
+        problems.append(
+            f'[generate] mode = "batch" is not available with backend = {g.backend!r}; '
+            'use mode = "online" or backend = "gemini"'
+        )
+    if cls.key_env and not any(os.environ.get(k) for k in cls.key_env):
+        problems.append(
+            f"[generate] backend = {g.backend!r} needs an API key: set "
+            + " or ".join(cls.key_env)
+            + ' in the environment (or use backend = "offline" for a dry run)'
+        )
+    if cls.needs_model and not g.model:
+        problems.append(f'[generate] backend = {g.backend!r} needs model = "..."')
+    return problems
+
+
 def _resolve(base: Path, path: Path) -> Path:
     path = path.expanduser()
     return path if path.is_absolute() else base / path

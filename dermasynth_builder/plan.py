@@ -34,6 +34,8 @@ class PlanSummary:
     skipped: dict[str, int] = field(default_factory=dict)
     requests: Counter = field(default_factory=Counter)  # (source, bank, question_type, task) -> n
     moved_aside: Path | None = None  # where --fresh moved an earlier plan's results
+    heldout: dict[str, int] = field(default_factory=dict)  # official test images left out
+    unlabelled: dict[str, int] = field(default_factory=dict)  # images asked descriptive only
 
     @property
     def total_requests(self) -> int:
@@ -64,10 +66,10 @@ def reveals(question: str, record: SourceRecord) -> bool:
 
 
 def choose_questions(
-    kit: PromptKit, record: SourceRecord, seed: int
+    kit: PromptKit, record: SourceRecord, seed: int, ctx: dict[str, Any] | None = None
 ) -> Iterator[tuple[int, QuestionType, str]]:
     """Yield (slot, question type, question text) for each recipe slot that has an eligible type."""
-    ctx = record.context()
+    ctx = record.context() if ctx is None else ctx
     used: set[tuple[str, str]] = set()
     for slot_index, slot in enumerate(kit.recipe.slots):
         rng = _rng(seed, record.source, record.image_id, slot_index)
@@ -82,7 +84,7 @@ def choose_questions(
         order = list(range(len(qtype.phrasings)))
         rng.shuffle(order)
         for index in order:
-            text = qtype.compiled[index].render(ctx).strip()
+            text = qtype.render(index, ctx)
             if not reveals(text, record):
                 used.add((qtype.bank, qtype.name))
                 yield slot_index, qtype, text
@@ -90,10 +92,11 @@ def choose_questions(
 
 
 def build_requests(kit: PromptKit, record: SourceRecord, seed: int) -> list[Request]:
-    context = kit.render_context(record)
+    ctx = record.context()
+    context = kit.render_context(record, ctx)
     system_digest = kit.digests["system.j2"]
     out = []
-    for slot, qtype, question in choose_questions(kit, record, seed):
+    for slot, qtype, question in choose_questions(kit, record, seed, ctx):
         body = {
             "source": record.source,
             "image_id": record.image_id,
@@ -134,39 +137,60 @@ def make_plan(
     reader: Reader | None = None,
     on_record: Callable[[], None] | None = None,
     fresh: bool = False,
+    include_official_test: bool = False,
 ) -> PlanSummary:
-    """Write run.json, records.jsonl, skipped.jsonl and requests.jsonl for ``sources``.
+    """Write run.json, records.jsonl, heldout.jsonl, skipped.jsonl and requests.jsonl.
 
-    Planning the same inputs again keeps every result. Planning different inputs over a folder
-    that holds results refuses, unless ``fresh`` moves those results aside first.
+    Official test images are left out (their records go to heldout.jsonl, for evaluation)
+    unless ``include_official_test``. Planning the same inputs again keeps every result.
+    Planning different inputs over a folder that holds results refuses, unless ``fresh``
+    moves those results aside first.
     """
     kit = PromptKit(recipe)  # fails fast on a template problem, before any reading
     folder = RunFolder(run)
-    fingerprint = plan_fingerprint(
-        sources,
-        seed=seed,
-        limit=limit,
-        recipe=kit.recipe.name,
-        templates=template_digests(kit.root, kit.digests),
-    )
+    fingerprint = _fingerprint(kit, sources, seed, limit, include_official_test)
     with folder.lock("plan"):
         moved = _make_room(folder, fingerprint, fresh)
         summary = PlanSummary(folder.path, moved_aside=moved)
-        _write_plan(folder, summary, sources, kit, fingerprint, seed, limit, reader, on_record)
+        _write_plan(
+            folder,
+            summary,
+            sources,
+            kit,
+            fingerprint,
+            (seed, limit, include_official_test),
+            reader,
+            on_record,
+        )
         return summary
 
 
 def current_fingerprint(
-    sources: list[tuple[str, Path]], *, seed: int, limit: int | None, recipe: str
+    sources: list[tuple[str, Path]],
+    *,
+    seed: int,
+    limit: int | None,
+    recipe: str,
+    include_official_test: bool = False,
 ) -> dict[str, Any]:
     """The fingerprint a plan of these inputs would have (``run`` compares it with the folder's)."""
-    kit = PromptKit(recipe)
+    return _fingerprint(PromptKit(recipe), sources, seed, limit, include_official_test)
+
+
+def _fingerprint(
+    kit: PromptKit,
+    sources: list[tuple[str, Path]],
+    seed: int,
+    limit: int | None,
+    include_official_test: bool,
+) -> dict[str, Any]:
     return plan_fingerprint(
         sources,
         seed=seed,
         limit=limit,
         recipe=kit.recipe.name,
         templates=template_digests(kit.root, kit.digests),
+        options={"include_official_test": include_official_test},
     )
 
 
@@ -196,25 +220,33 @@ def _write_plan(
     sources: list[tuple[str, Path]],
     kit: PromptKit,
     fingerprint: dict[str, Any],
-    seed: int,
-    limit: int | None,
+    choices: tuple[int, int | None, bool],
     reader: Reader | None,
     on_record: Callable[[], None] | None,
 ) -> None:
+    seed, limit, include_official_test = choices
     old = folder.info() if folder.exists() else {}
     same = _same_plan(old, fingerprint)
     read = reader or (lambda name, root: get_source(name).read(root))
     records: list[SourceRecord] = []
+    heldout: list[SourceRecord] = []
     skipped: list[dict[str, Any]] = []
     roots: dict[str, str] = {}
     for name, root in sources:
         result = read(name, root)
-        chosen = sample_ids(result.records, seed, limit)
+        usable = result.records
+        if not include_official_test:
+            test = [r for r in usable if r.split == "test"]
+            usable = [r for r in usable if r.split != "test"]
+            heldout.extend(test)
+            summary.heldout[name] = len(test)
+        chosen = sample_ids(usable, seed, limit)
         records.extend(chosen)
         skipped.extend({"source": name, **s.to_dict()} for s in result.skipped)
         roots[name] = fingerprint["sources"][name]["root"]
         summary.records[name] = len(chosen)
         summary.skipped[name] = len(result.skipped)
+        summary.unlabelled[name] = sum(1 for r in chosen if not r.diagnosis)
 
     # keep what later steps recorded only when they ran on this very plan
     own = ("plan", "fingerprint", "steps")
@@ -223,6 +255,7 @@ def _write_plan(
     info.update({"format": 2, "fingerprint": fingerprint, "steps": steps})
     folder.write_info(info)  # the plan's own mark is gone until the files below are whole
     folder.write_records(records)
+    folder.write_heldout(heldout)
     folder.write_skipped(skipped)
 
     def requests() -> Iterator[Request]:
@@ -240,11 +273,14 @@ def _write_plan(
                 "seed": seed,
                 "limit": limit,
                 "recipe": kit.recipe.name,
+                "include_official_test": include_official_test,
                 "sources": {
                     name: {
                         "root": roots[name],
                         "records": summary.records[name],
                         "skipped": summary.skipped[name],
+                        "official_test_left_out": summary.heldout.get(name, 0),
+                        "unlabelled_descriptive_only": summary.unlabelled[name],
                     }
                     for name, _ in sources
                 },

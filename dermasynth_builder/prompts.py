@@ -19,7 +19,8 @@ from jinja2 import meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .paths import templates_dir
-from .records import SourceRecord
+from .question_facts import FACTS, question_age, render_facts
+from .records import MALIGNANCY, SourceRecord
 from .sources import SOURCES
 
 TASKS = ("caption", "qa")
@@ -37,6 +38,8 @@ QUESTION_PLACEHOLDERS = frozenset(
     }
 )
 COMMON_FIELDS = tuple(f.name for f in fields(SourceRecord) if f.name != "extra")
+# Premises a question type may require beyond a field being present (``when:`` in a bank).
+CONDITIONS = ("labelled", "min_differential", "malignancy", "age_exact")
 
 
 class TemplateError(Exception):
@@ -84,9 +87,40 @@ class QuestionType:
     self_instruct: bool
     phrasings: tuple[str, ...]
     compiled: tuple[jinja2.Template, ...] = field(repr=False, compare=False)
+    states: tuple[str, ...] = ()  # case facts the question states first (question_facts.FACTS)
+    when: tuple[tuple[str, Any], ...] = ()  # premises beyond presence (CONDITIONS)
+
+    @property
+    def diagnostic(self) -> bool:
+        """Seeks a diagnosis: asked only where the record has a diagnosis label."""
+        return dict(self.when).get("labelled") is True
 
     def eligible(self, ctx: dict[str, Any]) -> bool:
-        return all(present(ctx.get(name)) for name in self.requires)
+        if not all(present(ctx.get(name)) for name in self.requires):
+            return False
+        if not all(premise_holds(key, value, ctx) for key, value in self.when):
+            return False
+        return not self.states or render_facts(self.states, ctx) is not None
+
+    def render(self, index: int, ctx: dict[str, Any]) -> str:
+        """Phrasing ``index`` for this record, after the case facts the type states."""
+        text = self.compiled[index].render({**ctx, "age": question_age(ctx)}).strip()
+        facts = render_facts(self.states, ctx) if self.states else ""
+        return f"{facts} {text}" if facts else text
+
+
+def premise_holds(key: str, value: Any, ctx: dict[str, Any]) -> bool:
+    """Does the record meet the premise ``key: value`` of a question type?"""
+    if key == "labelled":
+        return present(ctx.get("diagnosis")) == bool(value)
+    if key == "min_differential":
+        return len(ctx.get("differential") or {}) >= int(value)
+    if key == "malignancy":
+        return ctx.get("malignancy") in value
+    if key == "age_exact":
+        exact = ctx.get("age") is not None and not ctx.get("age_approximate")
+        return exact == bool(value)
+    raise KeyError(key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +230,13 @@ class PromptKit:
                 raise TemplateError(f"{where}: requires unknown field(s) {sorted(bad)}")
             if not phrasings:
                 raise TemplateError(f"{where}: no phrasings")
+            states = tuple(str(x) for x in raw.get("states") or ())
+            if set(states) - set(FACTS):
+                raise TemplateError(
+                    f"{where}: states unknown fact(s) {sorted(set(states) - set(FACTS))}; "
+                    f"known: {', '.join(FACTS)}"
+                )
+            when = _conditions(raw.get("when") or {}, where)
             compiled = []
             for text in phrasings:
                 try:
@@ -223,6 +264,8 @@ class PromptKit:
                     bool(raw.get("self_instruct", False)),
                     phrasings,
                     tuple(compiled),
+                    states,
+                    when,
                 )
             )
         if not out:
@@ -230,6 +273,7 @@ class PromptKit:
         return out
 
     def _recipe(self, name: str) -> Recipe:
+        """The recipe ``name`` from ``recipes/``, its types checked against the banks."""
         rel = f"recipes/{name}.yaml"
         if not (self.root / rel).is_file():
             known = sorted(p.stem for p in (self.root / "recipes").glob("*.yaml"))
@@ -253,8 +297,9 @@ class PromptKit:
             raise TemplateError(f"{self.root / rel}: no slots")
         return Recipe(str(data.get("name", name)), str(data.get("description", "")), tuple(slots))
 
-    def render_context(self, record: SourceRecord) -> str:
-        return self.contexts[record.source].render(record.context()).strip()
+    def render_context(self, record: SourceRecord, ctx: dict[str, Any] | None = None) -> str:
+        ctx = record.context() if ctx is None else ctx
+        return self.contexts[record.source].render(ctx).strip()
 
     def candidates(self, slot: Slot, source: str) -> list[QuestionType]:
         bank = self.banks["general" if slot.bank == "general" else source]
@@ -264,3 +309,21 @@ class PromptKit:
             if (slot.task is None or q.task == slot.task)
             and (slot.types is None or q.name in slot.types)
         ]
+
+
+def _conditions(raw: Any, where: str) -> tuple[tuple[str, Any], ...]:
+    """Check a ``when:`` mapping: known keys, values of the right kind."""
+    if not isinstance(raw, dict) or set(raw) - set(CONDITIONS):
+        raise TemplateError(f"{where}: when must map some of {CONDITIONS} to values")
+    out = []
+    for key, value in sorted(raw.items()):
+        if key in ("labelled", "age_exact") and not isinstance(value, bool):
+            raise TemplateError(f"{where}: when.{key} must be true or false")
+        if key == "min_differential" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TemplateError(f"{where}: when.min_differential must be a whole number")
+        if key == "malignancy":
+            if not isinstance(value, list) or set(value) - set(MALIGNANCY):
+                raise TemplateError(f"{where}: when.malignancy must list some of {MALIGNANCY}")
+            value = tuple(value)
+        out.append((key, value))
+    return tuple(out)

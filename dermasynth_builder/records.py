@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 MODALITIES = ("dermoscopic", "clinical")
@@ -17,6 +17,10 @@ class SourceRecord:
 
     Missing values are ``None`` (lists empty, dicts empty), never "nan"/"UNK"/"None" strings, so
     templates and filters can test presence without knowing each source's sentinels.
+    ``fitzpatrick_skin_type`` is the clinician-assessed type (or a source's only Fitzpatrick
+    field); ``fitzpatrick_self_reported`` is SCIN's self-reported one, kept apart.
+    ``age_approximate`` is True where the source rounds ages (questions then say "about N").
+    ``split`` is the image's official split ("train"/"test") where its source defines one.
     ``extra`` holds the source-specific fields its templates use (each source declares them).
     """
 
@@ -34,6 +38,9 @@ class SourceRecord:
     sex: str | None = None
     anatomic_site: str | None = None
     fitzpatrick_skin_type: str | None = None
+    fitzpatrick_self_reported: str | None = None
+    monk_skin_tone: int | None = None
+    age_approximate: bool = False
     symptoms: list[str] = field(default_factory=list)
     textures: list[str] = field(default_factory=list)
     body_parts: list[str] = field(default_factory=list)
@@ -43,17 +50,30 @@ class SourceRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The record as plain data; lists and dicts are copies (faster than ``asdict``)."""
+        return {name: _copy(getattr(self, name)) for name in _FIELD_NAMES}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SourceRecord:
         return cls(**data)
 
     def context(self) -> dict[str, Any]:
-        """Flat variables for templates: the common fields plus this source's extras."""
-        out = {k: v for k, v in self.to_dict().items() if k != "extra"}
+        """Flat variables for templates: the common fields plus this source's extras.
+        Values are shared with the record, not copied: templates run in an immutable sandbox."""
+        out = {name: getattr(self, name) for name in _FIELD_NAMES if name != "extra"}
         out.update(self.extra)
         return out
+
+
+_FIELD_NAMES = tuple(f.name for f in fields(SourceRecord))
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
 
 
 @dataclass(slots=True)
@@ -80,3 +100,7 @@ IMAGE_UNREADABLE = "image unreadable"
 PATH_ESCAPES_ROOT = "image path escapes ROOT"
 DUPLICATE_IMAGE = "image already read"
 BAD_ROW = "bad row"
+INSUFFICIENT_QUALITY = "graded insufficient quality"
+# Skips that apply a data policy rather than report a problem: listed, but not a failure.
+POLICY_SKIPS = frozenset({INSUFFICIENT_QUALITY})
+SPLITS = ("train", "test")

@@ -32,7 +32,7 @@ class Release:
     """What a packaged release holds; the card and the CLI summary are made from it."""
 
     out: Path
-    rows: dict[str, dict[str, int]] = field(default_factory=dict)  # config -> split -> rows
+    rows: dict[str, dict[str, int]] = field(default_factory=dict)  # config -> split -> images
     nbytes: dict[str, dict[str, int]] = field(default_factory=dict)  # config -> split -> bytes
     files: dict[str, list[str]] = field(default_factory=dict)  # config -> parquet paths
     images: Counter = field(default_factory=Counter)  # source -> distinct images
@@ -40,6 +40,18 @@ class Release:
     licenses: dict[str, set[str]] = field(default_factory=dict)  # source -> licences of its rows
     models: Counter = field(default_factory=Counter)  # model -> pairs
     figures: list[str] = field(default_factory=list)  # figures/*.png shipped with the card
+    pairs: Counter = field(default_factory=Counter)  # source -> pairs
+    diagnoses: list[str] = field(default_factory=list)  # the shared `diagnosis` label space
+    imported: bool = False  # the pairs are the published DermaSynth text (import-original)
+    text_license: str | None = None  # the text's licence when it is not the image's
+    max_image_side: int | None = None  # larger images were re-encoded (None: none was)
+    reencoded: int = 0  # images stored re-encoded rather than as their original bytes
+    test_fraction: float = 0.0
+
+    @property
+    def offline(self) -> bool:
+        """Were any pairs written by the offline backend (template text, no model saw them)?"""
+        return self.models.get("offline", 0) > 0
 
 
 def builder_module() -> Any:

@@ -24,8 +24,10 @@ from dermasynth_builder.backends.offline import OfflineBackend
 from dermasynth_builder.batch import BatchError, BatchOptions, BatchRunner, load_jobs
 from dermasynth_builder.cli import cli
 from dermasynth_builder.engine import GenerateOptions
+from dermasynth_builder.options import DEFAULT_MODEL
 from dermasynth_builder.paths import sample_root
 from dermasynth_builder.plan import make_plan
+from dermasynth_builder.pricing import load_profiles
 from tests.support.fake_gemini import FakeGemini
 
 KEY = "test-key-batch-88213"
@@ -54,6 +56,11 @@ def outcomes(run):
     return Counter(r["id"] for n in ("responses.jsonl", "failures.jsonl") for r in lines(run / n))
 
 
+def job_requests(server):
+    """What the batch requests asked for (generationConfig, per-part media resolution)."""
+    return server.batch_requests
+
+
 def planned(run):
     return Counter(r["id"] for r in lines(run / "requests.jsonl"))
 
@@ -79,10 +86,19 @@ def test_inline_batch_answers_every_request_once(run, server):
     assert all(r["batch"] and r["answer"] for r in rows)
     jobs = load_jobs(run)
     assert jobs[0]["merged"] and jobs[0]["name"].startswith("batches/")
-    # half price: the same usage online would cost twice as much
-    online = info["usage"]["gemini-2.0-flash"]
-    full = (online["input_tokens"] * 0.10 + online["output_tokens"] * 0.40) / 1e6
-    assert info["estimated_cost_usd"] == pytest.approx(full / 2, abs=1e-6)
+    # the batch price of the model's profile (half the standard one), thought tokens included
+    usage = info["usage"][DEFAULT_MODEL]
+    price = load_profiles().find(DEFAULT_MODEL).batch
+    full = (usage["input_tokens"] * price.input + usage["output_tokens"] * price.output) / 1e6
+    assert info["estimated_cost_usd"] == pytest.approx(full, abs=1e-6)
+    assert price.input == load_profiles().find(DEFAULT_MODEL).standard.input / 2
+    # media resolution and thinking travel in every batch request, as online
+    request = job_requests(server)[0]
+    assert request["generationConfig"]["mediaResolution"] == "MEDIA_RESOLUTION_HIGH"
+    thinking = request["generationConfig"]["thinkingConfig"]
+    assert thinking in ({"thinkingLevel": "LOW"}, {"thinking_level": "LOW"})
+    # the fake bills LOW thinking at 48 thought tokens per call: they are in the output tokens
+    assert usage["output_tokens"] >= 15 * 48 and usage["image_tokens"] == 15 * 1120
     again = batch(run).run_all()  # nothing left: no new job
     assert server.stats["batch_create"] == 1 and again["counts"]["responses"] == 30
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -272,3 +273,72 @@ def test_same_input_same_bytes_and_curate_keeps_pairs(tmp_path):
     # re-importing into the same folder is allowed and drops the stale curate output
     again = run_import(file, first, "hiba")
     assert again.exit_code == 0 and not (first / "pairs.jsonl").exists()
+
+
+def test_question_answer_img_path_rows_with_an_image_column(tmp_path):
+    """The successor project's layout: question / answer / img_path, img_path an image column."""
+    image = next(sample_root("hiba").glob("ISIC_9910214.*"))
+    frame = pd.DataFrame({
+        "question": ["What is it?", "Describe the border."],
+        "answer": [ANSWER, OTHER],
+        "img_path": [{"bytes": image.read_bytes(), "path": image.name},
+                     {"bytes": image.read_bytes(), "path": f"images/{image.name}"}],
+    })  # fmt: skip
+    file = tmp_path / "train.parquet"
+    frame.to_parquet(file)
+    run = tmp_path / "run"
+    result = run_import(file, run, "hiba")
+    assert result.exit_code == 0, result.output
+    requests = rows(run, "requests.jsonl")
+    assert [(r["image_id"], r["question"]) for r in requests] == [
+        ("ISIC_9910214", "What is it?"),
+        ("ISIC_9910214", "Describe the border."),
+    ]
+
+
+def test_chat_text_before_a_fenced_json_answer_is_parsed():
+    chatty = "Sure! Here is my answer:\n```json\n" + json.dumps({"answer": ANSWER}) + "\n```\n"
+    assert parse_answer(chatty) == (ANSWER, None)
+    own = "Okay.\n\n```\n" + json.dumps({"question": SI_Q, "answer": OTHER}) + "\n```"
+    assert parse_answer(own) == (OTHER, SI_Q)
+    prose = "Use the ABCD rule:\n```\nA: asymmetry\n```"
+    assert parse_answer(prose) == (prose, None)  # a fenced block that is not JSON stays text
+
+
+def test_scin_case_id_of_several_images_is_not_guessed(tmp_path):
+    cases = pd.read_csv(sample_root("scin") / "dataset" / "scin_cases.csv", dtype=str)
+    images = cases.filter(like="image_").filter(like="_path").notna().sum(axis=1)
+    several = cases.loc[images > 1, "case_id"].iloc[0]
+    data = [{"image_id": several, "dataset": "scin", "question": "What is it?", "answer": ANSWER}]
+    file = tmp_path / "scin.json"
+    file.write_text(json.dumps(data))
+    run = tmp_path / "run"
+    result = run_import(file, run, "scin")
+    assert result.exit_code == 1, result.output
+    assert "case id names several images" in result.output
+    assert "0 of 1 pairs imported" in result.output
+    (unmatched,) = rows(run, "unmatched.jsonl")
+    assert unmatched["reason"] == "case id names several images"
+    assert not rows(run, "requests.jsonl")
+
+
+def test_imported_text_carries_dermasynth_licence_and_card_hides_local_paths(tmp_path):
+    from dermasynth_builder.package import package
+
+    data = [{"image_id": "ISIC_9910214", "question": "What is it?", "answer": ANSWER}]
+    file = tmp_path / "secret-home" / "pairs.json"
+    file.parent.mkdir()
+    file.write_text(json.dumps({"hiba": data}))
+    run = tmp_path / "run"
+    assert run_import(file, run, "hiba").exit_code == 0
+    assert CliRunner().invoke(cli, ["curate", str(run), "--no-figures"]).exit_code == 0
+    out = tmp_path / "release"
+    package(run, out)
+    card = (out / "README.md").read_text()
+    assert "CC BY-NC 4.0" in card and "published DermaSynth text" in card
+    assert str(tmp_path) not in card and "`pairs.json`" in card
+    table = pq.read_table(
+        next(out.glob("data/hiba/*.parquet")), columns=["text_license", "license"]
+    )
+    assert table.column("text_license").to_pylist() == ["CC BY-NC 4.0"]
+    assert table.column("license").to_pylist() == ["CC BY 4.0"]

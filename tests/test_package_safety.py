@@ -15,6 +15,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 
 import datasets
 import pyarrow.parquet as pq
@@ -74,6 +75,11 @@ def cli_package(run, out, *args):
     return CliRunner().invoke(cli, ["package", str(run), "--out", str(out), *args])
 
 
+def images_of(run):
+    """Rows a release of ``run`` holds: one per image."""
+    return len({(p["source"], p["image_id"]) for p in pairs_of(run)})
+
+
 def rows_of(out, tmp_path, config="all"):
     datasets.disable_progress_bars()
     ds = datasets.load_dataset(str(out), config, cache_dir=str(tmp_path / "cache"))
@@ -126,7 +132,7 @@ def test_second_package_replaces_the_first_and_foreign_files_stop_it(run, tmp_pa
     assert any("test" in r for r in second.rows.values())
     assert not any("test" in r for r in first.rows.values())
     assert any("/test-" in f for f in read_marker(out)["files"])
-    assert rows_of(out, tmp_path) == len(pairs_of(run))
+    assert rows_of(out, tmp_path) == images_of(run)
     # anything added to the release makes it someone else's
     (out / "data" / "scin" / "mine.csv").write_text("keep me\n")
     before = snapshot(out)
@@ -190,7 +196,7 @@ def test_kill_during_package_then_rerun(run, tmp_path, moment):
     result = cli_package(run, out)
     assert result.exit_code == 0, result.output
     assert not leftovers(out), leftovers(out)
-    assert rows_of(out, tmp_path) == len(pairs_of(run))
+    assert rows_of(out, tmp_path) == images_of(run)
 
 
 def test_kill_between_the_renames_then_rerun(run, tmp_path):
@@ -205,7 +211,7 @@ def test_kill_between_the_renames_then_rerun(run, tmp_path):
     (tmp_path / ".rel.partial-x").mkdir()  # not our pattern: never touched
     assert cli_package(run, out).exit_code == 0
     assert leftovers(out) == [".rel.partial-x"]
-    assert rows_of(out, tmp_path) == len(pairs_of(run))
+    assert rows_of(out, tmp_path) == images_of(run)
 
 
 @pytest.fixture
@@ -232,36 +238,33 @@ def test_pairs_not_grouped_by_image(shuffled, tmp_path):
     assert f"over {sum(images.values()):,} images" in card
     for source, n in images.items():
         assert sum(release.modalities[source].values()) == n
-    # every pair once; every image in one Parquet file, with one stored encoding
-    where: dict[tuple[str, str], set[str]] = {}
-    encoded: dict[tuple[str, str], set[bytes]] = {}
+    # every pair once; every image in one row of one Parquet file, stored once
+    where: dict[tuple[str, str], list[str]] = {}
     ids = []
     for path in sorted(out.glob("data/*/*.parquet")):
-        table = pq.read_table(path, columns=["id", "source", "image_id", "image"]).to_pylist()
-        for row in table:
-            key = (row["source"], row["image_id"])
-            where.setdefault(key, set()).add(path.name)
-            encoded.setdefault(key, set()).add(row["image"]["bytes"])
-            ids.append(row["id"])
+        columns = ["source", "image_id", "images", "pairs"]
+        for row in pq.read_table(path, columns=columns).to_pylist():
+            where.setdefault((row["source"], row["image_id"]), []).append(path.name)
+            assert len(row["images"]) == 1 and row["images"][0]["bytes"]
+            ids += [pair["id"] for pair in row["pairs"]]
     assert sorted(ids) == sorted(p["id"] for p in pairs)
     assert len(where) == sum(images.values())
     assert all(len(files) == 1 for files in where.values())
-    assert all(len(blobs) == 1 for blobs in encoded.values())
 
 
 def test_pieces_keep_each_image_whole(shuffled, tmp_path, monkeypatch):
     """With many small pieces (parallel builds), an image's pairs still go to one piece."""
-    monkeypatch.setattr(package_module, "_MAX_OPEN", 3)  # pieces get closed and reopened
+    monkeypatch.setattr(package_module._Batches, "SIZE", 3)  # pieces get appended to
     work = tmp_path / "work"
     work.mkdir()
     release = Release(tmp_path / "unused")
     pieces = _split_pairs(shuffled, work, 2, release)
+    builder = package_module.builder_module()
     seen: dict[tuple[str, str], set[Path]] = {}
     for paths in pieces.values():
         for path in paths:
-            for line in path.read_text().splitlines():
-                row = json.loads(line)
-                seen.setdefault((row["source"], row["image_id"]), set()).add(path)
+            for pair in builder._read_pairs(None, SimpleNamespace(pairs_file=path)):
+                seen.setdefault((pair.source, pair.image_id), set()).add(path)
     pairs = pairs_of(shuffled)
     assert (
         len(seen)

@@ -249,9 +249,12 @@ def test_plan_cli(tmp_path):
     runner = CliRunner()
     result = runner.invoke(cli, ["plan", "--sample", "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
-    assert "planned requests" in result.output and "90 requests" in result.output
+    # 38 images: the 6 official test images of DERM12345 and BCN20000 are left out by default
+    assert "planned requests" in result.output and "76 requests" in result.output
+    assert "3 official test images left out" in result.output
     run = json.loads((tmp_path / "run" / "run.json").read_text())
-    assert run["plan"]["requests"] == 90 and run["templates"]["version"]
+    assert run["plan"]["requests"] == 76 and run["templates"]["version"]
+    assert run["plan"]["sources"]["bcn20000"]["official_test_left_out"] == 3
     assert set(run["templates"]["digests"]) >= {
         "system.j2",
         "context/scin.j2",
@@ -263,7 +266,14 @@ def test_plan_cli(tmp_path):
     assert {"id", "source", "image_id", "question_type", "task", "question", "context"} <= set(
         requests[0]
     )
-    assert len({r["id"] for r in requests}) == 90
+    assert len({r["id"] for r in requests}) == 76
+    heldout = (tmp_path / "run" / "heldout.jsonl").read_text().splitlines()
+    assert len(heldout) == 6 and all(json.loads(x)["split"] == "test" for x in heldout)
+    both = runner.invoke(
+        cli, ["plan", "--sample", "--include-official-test", "--out", str(tmp_path / "all")]
+    )
+    assert both.exit_code == 0 and "88 requests" in both.output, both.output
+    assert not (tmp_path / "all" / "heldout.jsonl").read_text().strip()
     bad = runner.invoke(cli, ["plan", "--source", "scin", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "NAME=ROOT" in bad.output
     bad = runner.invoke(cli, ["plan", "--source", f"scin={tmp_path}", "--out", str(tmp_path / "x")])

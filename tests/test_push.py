@@ -27,7 +27,8 @@ out = {}
 for config in ["all", "derm12345", "bcn20000", "pad_ufes_20", "scin", "hiba"]:
     ds = datasets.load_dataset(sys.argv[1], config)
     first = ds["train"][0]
-    out[config] = {"rows": sum(len(s) for s in ds.values()), "image": type(first["image"]).__name__}
+    image = first["images"][0]
+    out[config] = {"rows": sum(len(s) for s in ds.values()), "image": type(image).__name__}
 print(json.dumps(out))
 """
 
@@ -68,7 +69,13 @@ def test_push_and_read_back(release, tmp_path):
     folder, rows = release
     with FakeHub(token=TOKEN) as hub:
         env = env_for(hub, tmp_path)
-        result = dermasynth("push", str(folder), "--repo-id", "tester/dermasynth", env=env)
+        refused = dermasynth("push", str(folder), "--repo-id", "tester/dermasynth", env=env)
+        assert refused.returncode == 2 and "offline backend" in refused.stderr
+        assert "--allow-offline" in refused.stderr
+        assert not [e for e in hub.log if e["method"] in ("POST", "PUT")]
+        result = dermasynth(
+            "push", str(folder), "--repo-id", "tester/dermasynth", "--allow-offline", env=env
+        )
         assert result.returncode == 0, result.stderr
         assert TOKEN not in result.stdout + result.stderr
         files = hub.files("tester/dermasynth")
@@ -77,7 +84,13 @@ def test_push_and_read_back(release, tmp_path):
             for p in folder.rglob("*")
             if p.is_file() and not p.name.startswith(".")  # the local release marker stays home
         }
-        assert files == local and ".dermasynth-release.json" in os.listdir(folder)
+        card = files.pop("README.md").decode()
+        assert files == {k: v for k, v in local.items() if k != "README.md"}
+        assert ".dermasynth-release.json" in os.listdir(folder)
+        # the pushed card names the real repo; the local one is left as package wrote it
+        assert 'load_dataset("tester/dermasynth", "scin")' in card and "<org>" not in card
+        assert "<org>/dermasynth" in local["README.md"].decode()
+        assert card.count("Offline test release") == 1
         assert all(TOKEN not in json.dumps(entry) for entry in hub.log)
         back = subprocess.run(
             [sys.executable, "-c", READ_BACK, "tester/dermasynth"],
@@ -109,7 +122,12 @@ def test_missing_or_wrong_token(release, tmp_path):
     folder, _ = release
     with FakeHub(token=TOKEN) as hub:
         missing = dermasynth(
-            "push", str(folder), "--repo-id", "tester/x", env=env_for(hub, tmp_path, token=None)
+            "push",
+            str(folder),
+            "--repo-id",
+            "tester/x",
+            "--allow-offline",
+            env=env_for(hub, tmp_path, token=None),
         )
         assert missing.returncode == 2 and "HF_TOKEN" in missing.stderr
         wrong = dermasynth(
@@ -117,6 +135,7 @@ def test_missing_or_wrong_token(release, tmp_path):
             str(folder),
             "--repo-id",
             "tester/x",
+            "--allow-offline",
             env=env_for(hub, tmp_path, token="hf_wrong_token_000"),
         )
         assert wrong.returncode == 2 and "refused" in wrong.stderr

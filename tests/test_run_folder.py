@@ -111,7 +111,8 @@ def test_two_generate_processes_the_second_refuses_nothing_twice(tmp_path):
     assert "in use by `dermasynth generate`" in second.stderr and "Traceback" not in second.stderr
     ids = Counter(r["id"] for r in lines(run / "responses.jsonl") + lines(run / "failures.jsonl"))
     assert ids == Counter(planned)
-    assert fake.stats["requests"] == len(planned) // 2  # one call per image, none twice
+    images = {(r["source"], r["image_id"]) for r in lines(run / "requests.jsonl")}
+    assert fake.stats["requests"] == len(images)  # one call per image, none twice
 
 
 def _generate_offline(run: Path) -> None:

@@ -250,13 +250,15 @@ def test_scin_quirks(scin_quirks, tmp_path):
     first = result.records[0]
     assert first.group_id == "-9223372036854775807"  # case ids stay exact text
     assert first.differential == {"Eczema": 0.69, "Acute dermatitis, NOS": 0.31}
-    assert first.diagnosis == "Eczema" and first.fitzpatrick_skin_type == "III"
+    assert first.diagnosis == "Eczema" and first.fitzpatrick_self_reported == "III"
+    assert first.fitzpatrick_skin_type is None  # no dermatologist estimate: not the self-report
     assert first.symptoms == ["itching"] and first.extra["other_symptoms"] == ["fever"]
     assert first.textures == ["raised or bumpy"] and first.body_parts == ["arm", "torso front"]
     assert first.extra["age_group"] == "30 to 39" and first.extra["shot_type"] == "close up"
     assert first.extra["condition_duration"] == "one to four weeks"
     unlabeled = result.records[2]
     assert unlabeled.diagnosis is None and unlabeled.differential == {}
+    assert unlabeled.fitzpatrick_skin_type == "V" and unlabeled.fitzpatrick_self_reported is None
     assert unlabeled.sex is None and unlabeled.extra["age_group"] is None
     assert unlabeled.fitzpatrick_skin_type == "V"  # dermatologist label when self-report missing
     assert unlabeled.extra["condition_duration"] is None

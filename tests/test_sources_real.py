@@ -118,6 +118,22 @@ def test_bcn20000_isic_export(bcn_isic_root):
     assert rec.diagnosis_hierarchy[0] == "Malignant" and rec.license == "CC BY-NC 4.0"
     assert rec.image_path.startswith("ISIC-images/")
     _no_sentinels(result.records)
+    # the export carries no split column: unknown unless the ISIC 2019 challenge files say
+    assert {r.split for r in result.records} == {None}
+    assert all(r.age_approximate for r in result.records)
+
+
+def test_bcn20000_isic_export_official_split_from_challenge_files(bcn_isic_root, tmp_path):
+    root = tmp_path / "bcn"
+    shutil.copytree(bcn_isic_root, root)
+    for name in ("ISIC_2019_Training_Metadata.csv", "ISIC_2019_Test_Metadata.csv"):
+        shutil.copy(real("bcn20000", name), root / name)
+    result = get_source("bcn20000").read(root)
+    assert len(result.records) == 18946 and not result.skipped
+    # 12,413 ISIC 2019 training images = the 2024 release's train; 6,533 test images = its test
+    assert Counter(r.split for r in result.records) == {"train": 12413, "test": 6533}
+    # the 1,156 images without any diagnosis are all official test images
+    assert {r.split for r in result.records if r.diagnosis is None} == {"test"}
 
 
 def test_bcn20000_2024_release_test_split(tmp_path):
@@ -133,6 +149,7 @@ def test_bcn20000_2024_release_test_split(tmp_path):
     result = get_source("bcn20000").read(tmp_path)
     assert len(result.records) == len(rows) == 100 and not result.skipped
     assert all(r.diagnosis is None and r.split == "test" for r in result.records)
+    assert all(r.age_approximate for r in result.records)
     assert result.records[0].group_id.startswith("BCN")
     assert result.records[0].image_path.startswith("BCN_20k_test/bcn_20k_test/BCN_")
     _no_sentinels(result.records)
@@ -169,7 +186,7 @@ def test_derm12345_excerpts(tmp_path):
     # generic classes repeat main_class_2 in sub_class; the hierarchy does not repeat itself
     jd = by_code["jd"].diagnosis_hierarchy
     assert len(jd) == len(set(x.lower() for x in jd))
-    assert {r.split for r in result.records} == {"train", "test"}
+    assert Counter(r.split for r in result.records) == {"train": 32, "test": 4}
     assert all(r.group_id.startswith("PID_") for r in result.records)
     _no_sentinels(result.records)
 

@@ -13,11 +13,12 @@ from click.testing import CliRunner
 
 from dermasynth_builder.cli import cli
 from dermasynth_builder.paths import SAMPLE, sample_root
+from dermasynth_builder.records import INSUFFICIENT_QUALITY
 from dermasynth_builder.sources import SOURCES, get_source
 
 from .conftest import REPO
 
-EXPECTED = {"derm12345": 12, "bcn20000": 11, "pad_ufes_20": 8, "scin": 7, "hiba": 7}
+EXPECTED = {"derm12345": 12, "bcn20000": 11, "pad_ufes_20": 8, "scin": 6, "hiba": 7}
 LICENSES = {
     "derm12345": "CC BY 4.0",
     "bcn20000": "CC BY-NC 4.0",
@@ -31,7 +32,11 @@ LICENSES = {
 def test_sample_reads_clean(source):
     result = get_source(source).read(sample_root(source))
     assert len(result.records) == EXPECTED[source]
-    assert not result.skipped and not result.warnings
+    assert not result.warnings
+    # the one sample SCIN case graded insufficient quality is skipped by policy, with its reason
+    assert [s.reason for s in result.skipped] == (
+        [INSUFFICIENT_QUALITY] if source == "scin" else []
+    )
     ids = [r.image_id for r in result.records]
     assert len(ids) == len(set(ids))
     for rec in result.records:
@@ -68,7 +73,10 @@ def test_sample_source_specifics():
 
     scin = get_source("scin").read(sample_root("scin")).records
     assert Counter(r.group_id for r in scin).most_common(1)[0][1] == 3  # up to 3 images a case
-    assert sum(r.diagnosis is None for r in scin) == 1
+    assert sum(r.diagnosis is None for r in scin) == 0  # the unlabelled case was ungradable
+    assert {r.fitzpatrick_self_reported for r in scin} >= {"III"}
+    assert all(r.monk_skin_tone is None or 1 <= r.monk_skin_tone <= 10 for r in scin)
+    assert any(r.monk_skin_tone for r in scin) and all(r.age_approximate for r in scin)
     assert all(len(r.group_id) >= 18 for r in scin)  # int64 case ids kept as exact text
     labeled = [r for r in scin if r.differential]
     assert all(abs(sum(r.differential.values()) - 1) < 0.02 for r in labeled)

@@ -12,13 +12,16 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from ..images import image_tokens, prepare_image
+from ..images import PreparedImage, image_tokens, load_image
 from ..records import SourceRecord
 from ..run.schema import Request
+
+if TYPE_CHECKING:
+    from ..pricing import ModelSettings
 
 
 class TransientError(Exception):
@@ -69,6 +72,55 @@ class CallResult:
     finish_reason: str = "STOP"
 
 
+class SharedImage:
+    """One image file's upload bytes, prepared once for every call that sends it (all the
+    questions of ``--one-question-per-request``, every retry) and dropped as soon as the last
+    of those calls is answered or has failed, so memory does not grow with the run."""
+
+    __slots__ = ("path", "max_side", "keep_original", "users", "prepared", "_value", "_lock")
+
+    def __init__(self, path: Path, max_side: int = 768, keep_original: bool = False):
+        self.path = path
+        self.max_side = max_side
+        self.keep_original = keep_original
+        self.users = 0  # calls not yet finished that send this image
+        self.prepared = 0  # how many times the file was read and prepared (tests, benches)
+        self._value: PreparedImage | None = None
+        self._lock: asyncio.Lock | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._value is not None
+
+    def _load(self) -> PreparedImage:
+        try:
+            value = load_image(self.path, self.max_side, self.keep_original)
+        except OSError as exc:  # deleted or damaged since the plan was made
+            raise FinalError(f"image unreadable: {self.path}: {exc}") from None
+        self.prepared += 1
+        return value
+
+    async def get(self) -> PreparedImage:
+        """The prepared image (read and prepared off the event loop, at most once at a time)."""
+        if self._value is None:
+            self._lock = self._lock or asyncio.Lock()
+            async with self._lock:
+                if self._value is None:
+                    self._value = await asyncio.to_thread(self._load)
+        return self._value
+
+    def get_sync(self) -> PreparedImage:
+        """The same, for code that runs outside the event loop (batch input files)."""
+        if self._value is None:
+            self._value = self._load()
+        return self._value
+
+    def release(self) -> None:
+        self.users -= 1
+        if self.users <= 0:
+            self._value = None
+
+
 @dataclass(slots=True)
 class Call:
     """One image and the planned requests answered together in one model call."""
@@ -79,22 +131,40 @@ class Call:
     prompt: str = ""
     record: SourceRecord | None = None
     max_image_side: int = 768
-    _image: tuple[bytes, int, int] | None = field(default=None, repr=False)
+    source: SharedImage | None = field(default=None, repr=False)
+    #: tokens the image bills at most (the TPM reservation); 0: the tile rule at max_image_side
+    image_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if self.source is None:
+            self.source = SharedImage(self.image_path, self.max_image_side)
+        self.source.users += 1
 
     @property
     def keys(self) -> list[str]:
         return [f"q{i + 1}" for i in range(len(self.requests))]
 
-    async def image(self) -> tuple[bytes, int, int]:
-        """The upload-ready JPEG (prepared once per call, off the event loop)."""
-        if self._image is None:
-            try:
-                self._image = await asyncio.to_thread(
-                    prepare_image, self.image_path, self.max_image_side
-                )
-            except OSError as exc:  # deleted or damaged since the plan was made
-                raise FinalError(f"image unreadable: {self.image_path}: {exc}") from None
-        return self._image
+    @property
+    def holds_image(self) -> bool:
+        """Whether this call still keeps image bytes alive (False once it is finished)."""
+        return self.source is not None and self.source.held
+
+    async def image(self) -> PreparedImage:
+        """The upload-ready image (prepared once per image, off the event loop)."""
+        if self.source is None:
+            raise FinalError(f"call {self.call_id} is finished; its image was released")
+        return await self.source.get()
+
+    def image_sync(self) -> PreparedImage:
+        if self.source is None:
+            raise FinalError(f"call {self.call_id} is finished; its image was released")
+        return self.source.get_sync()
+
+    def release(self) -> None:
+        """The call is answered or failed for good: drop its hold on the image bytes."""
+        if self.source is not None:
+            self.source.release()
+            self.source = None
 
     def questions(self) -> list[dict[str, Any]]:
         return [
@@ -182,7 +252,21 @@ class Backend:
     supports_batch: ClassVar[bool] = False
     #: ``--model`` must be a name the server serves (no default model makes sense)
     needs_model: ClassVar[bool] = False
+    #: asks the provider whether the model exists before any work is sent (``check_model``)
+    checks_model: ClassVar[bool] = False
+    #: uploads the image bytes (the engine prepares them before pacing the call)
+    sends_image: ClassVar[bool] = True
     model: str
+    #: the run's resolved model settings (media resolution, thinking), set by the engine
+    settings: ModelSettings | None = None
+
+    def use(self, settings: ModelSettings) -> None:
+        """Take the run's model settings (the engine calls this once, before any call)."""
+        self.settings = settings
+
+    def check_model(self) -> None:
+        """Raise BackendConfigError naming alternatives when the provider lacks the model."""
+        return None
 
     @property
     def priced_as(self) -> str:
@@ -195,7 +279,8 @@ class Backend:
     def estimate_tokens(self, call: Call, max_output_tokens: int) -> int:
         """A generous token estimate for the TPM limiter, settled with real usage after."""
         size = call.max_image_side
-        return image_tokens(size, size) + estimate_text_tokens(call.prompt) + max_output_tokens // 2
+        image = call.image_tokens or image_tokens(size, size)
+        return image + estimate_text_tokens(call.prompt) + max_output_tokens // 2
 
     async def aclose(self) -> None:
         return None

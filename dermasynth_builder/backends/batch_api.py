@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..images import PreparedImage
 from .base import Call, CallResult
 
 # Job states, in the Gemini API's words (the runner and ``dermasynth status`` use them).
@@ -54,7 +55,7 @@ class BatchAPI(ABC):
     file_limit: int
 
     @abstractmethod
-    def encode(self, call: Call, image: bytes) -> str:
+    def encode(self, call: Call, image: PreparedImage) -> str:
         """One input line (JSON, no newline) asking the call, keyed by ``call.call_id``."""
 
     @abstractmethod

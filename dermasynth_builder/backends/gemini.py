@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from .gemini_batch import GeminiBatchAPI
 
 RETRYABLE_STATUS = {408, 429, 500, 502, 503, 504}
+GLOBAL_RESOLUTIONS = ("low", "medium", "high")  # ultra_high is per part only
 # Finish reasons that retrying the same prompt will not fix.
 FINAL_FINISH = frozenset(
     "SAFETY RECITATION BLOCKLIST PROHIBITED_CONTENT SPII IMAGE_SAFETY IMAGE_PROHIBITED_CONTENT "
@@ -41,6 +42,13 @@ KEY_HELP = (
     "no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY), e.g. `export GEMINI_API_KEY=...`; "
     "get one at https://aistudio.google.com/apikey, or use --backend offline for a dry run"
 )
+
+
+def current_models() -> list[str]:
+    """The families the bundled profiles call current (for the missing-model message)."""
+    from ..pricing import load_profiles
+
+    return load_profiles().current()
 
 
 def retry_delay(exc: Any) -> float | None:
@@ -94,6 +102,7 @@ class GeminiBackend(Backend):
     name = "gemini"
     key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     supports_batch = True
+    checks_model = True
 
     def __init__(
         self,
@@ -121,15 +130,66 @@ class GeminiBackend(Backend):
             timeout=int(timeout_s * 1000), retry_options=types.HttpRetryOptions(attempts=1)
         )
         self._client = genai.Client(http_options=options)
+        self._extras: dict[str, Any] | None = None
 
     @property
     def client(self):  # noqa: ANN201 - a google.genai.Client; its import stays lazy
         """The SDK client (batch mode uses its batches and files APIs)."""
         return self._client
 
+    def check_model(self) -> None:
+        """``models.get`` before any work: a model the API does not serve (shut down, renamed,
+        misspelt) or a refused key stops the run at once with one line. Transient trouble
+        (5xx, no connection) does not: the calls themselves retry it."""
+        from google.genai import errors
+
+        try:
+            self._client.models.get(model=self.model)
+        except errors.ClientError as exc:
+            code = int(getattr(exc, "code", 0) or 0)
+            if code == 404:
+                raise BackendConfigError(
+                    f"model {self.model!r} is not served by the Gemini API (404); "
+                    f"current models: {', '.join(current_models())}"
+                ) from None
+            if code in (400, 401, 403):
+                raise BackendConfigError(
+                    f"the Gemini API refused the model check: HTTP {code} {_short(exc)}"
+                ) from None
+        except Exception as exc:  # noqa: BLE001 - transient: the calls retry on their own
+            if classify_error(exc) is None:
+                raise
+
+    def generation_extras(self) -> dict[str, Any]:
+        """The media resolution and thinking settings of every request, as config fields."""
+        types = self._types
+        settings = self.settings
+        extras: dict[str, Any] = {}
+        if settings is None:
+            return extras
+        if settings.media_resolution in GLOBAL_RESOLUTIONS:
+            extras["media_resolution"] = types.MediaResolution(
+                f"MEDIA_RESOLUTION_{settings.media_resolution.upper()}"
+            )
+        if isinstance(settings.thinking, int):
+            extras["thinking_config"] = types.ThinkingConfig(thinking_budget=settings.thinking)
+        elif settings.thinking:
+            extras["thinking_config"] = types.ThinkingConfig(
+                thinking_level=types.ThinkingLevel(settings.thinking.upper())
+            )
+        return extras
+
+    def part_resolution(self) -> str | None:
+        """ULTRA_HIGH exists only per part (the request-wide setting stops at HIGH)."""
+        if self.settings is not None and self.settings.media_resolution == "ultra_high":
+            return "MEDIA_RESOLUTION_ULTRA_HIGH"
+        return None
+
     async def generate(self, call: Call) -> CallResult:
         types = self._types
-        data, _, _ = await call.image()
+        image = await call.image()
+        if self._extras is None:
+            self._extras = self.generation_extras()
         config = types.GenerateContentConfig(
             system_instruction=self.system,
             response_mime_type="application/json",
@@ -137,8 +197,12 @@ class GeminiBackend(Backend):
             temperature=self.temperature,
             seed=self.seed,
             max_output_tokens=self.max_output_tokens,
+            **self._extras,
         )
-        contents = [types.Part.from_bytes(data=data, mime_type="image/jpeg"), call.prompt]
+        part = types.Part.from_bytes(
+            data=image.data, mime_type=image.mime_type, media_resolution=self.part_resolution()
+        )
+        contents = [part, call.prompt]
         try:
             response = await self._client.aio.models.generate_content(
                 model=self.model, contents=contents, config=config

@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..images import PreparedImage
 from .base import Call, CallResult, ContentError, FinalError, TransientError, model_for
 from .batch_api import BatchAPI, RemoteJob
 from .gemini import RETRYABLE_STATUS, classify_error
@@ -38,7 +39,7 @@ class GeminiBatchAPI(BatchAPI):
         self.backend = backend
         self.client = backend.client
 
-    def encode(self, call: Call, image: bytes) -> str:
+    def encode(self, call: Call, image: PreparedImage) -> str:
         line = {"key": call.call_id, "request": request_json(call, image, self.backend)}
         return json.dumps(line, ensure_ascii=False, separators=(",", ":"))
 
@@ -177,8 +178,9 @@ def inline_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return walk(schema)
 
 
-def request_json(call: Call, image: bytes, backend: GeminiBackend) -> dict[str, Any]:
-    """The REST GenerateContentRequest of one call (the same content the online mode sends)."""
+def request_json(call: Call, image: PreparedImage, backend: GeminiBackend) -> dict[str, Any]:
+    """The REST GenerateContentRequest of one call (the same content the online mode sends,
+    media resolution and thinking included)."""
     config: dict[str, Any] = {
         "responseMimeType": "application/json",
         "responseJsonSchema": inline_schema(model_for(call).model_json_schema()),
@@ -187,8 +189,18 @@ def request_json(call: Call, image: bytes, backend: GeminiBackend) -> dict[str, 
     }
     if backend.seed is not None:
         config["seed"] = backend.seed
-    data = base64.b64encode(image).decode()
-    image_part = {"inlineData": {"mimeType": "image/jpeg", "data": data}}
+    extras = backend.generation_extras()
+    if "media_resolution" in extras:
+        config["mediaResolution"] = extras["media_resolution"].value
+    thinking = extras.get("thinking_config")
+    if thinking is not None:
+        config["thinkingConfig"] = thinking.model_dump(
+            mode="json", by_alias=True, exclude_none=True
+        )
+    data = base64.b64encode(image.data).decode()
+    image_part: dict[str, Any] = {"inlineData": {"mimeType": image.mime_type, "data": data}}
+    if backend.part_resolution():
+        image_part["mediaResolution"] = {"level": backend.part_resolution()}
     return {
         "contents": [{"role": "user", "parts": [image_part, {"text": call.prompt}]}],
         "systemInstruction": {"parts": [{"text": backend.system}]},
@@ -204,9 +216,12 @@ def _inline_item(line: dict[str, Any]) -> dict[str, Any]:
     for part in request["contents"][0]["parts"]:
         if "inlineData" in part:
             data = base64.b64decode(part["inlineData"]["data"])
-            parts.append(
-                {"inline_data": {"mime_type": part["inlineData"]["mimeType"], "data": data}}
-            )
+            item: dict[str, Any] = {
+                "inline_data": {"mime_type": part["inlineData"]["mimeType"], "data": data}
+            }
+            if "mediaResolution" in part:
+                item["media_resolution"] = part["mediaResolution"]
+            parts.append(item)
         else:
             parts.append({"text": part["text"]})
     config = {
@@ -218,6 +233,11 @@ def _inline_item(line: dict[str, Any]) -> dict[str, Any]:
     }
     if "seed" in gen:
         config["seed"] = gen["seed"]
+    if "mediaResolution" in gen:
+        config["media_resolution"] = gen["mediaResolution"]
+    if "thinkingConfig" in gen:
+        snake = {"thinkingLevel": "thinking_level", "thinkingBudget": "thinking_budget"}
+        config["thinking_config"] = {snake.get(k, k): v for k, v in gen["thinkingConfig"].items()}
     return {
         "contents": [{"role": "user", "parts": parts}],
         "config": config,

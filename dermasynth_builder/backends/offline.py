@@ -12,9 +12,17 @@ import hashlib
 import json
 import random
 
-from ..images import image_tokens
+from ..images import image_size, image_tokens, scaled_size
 from ..records import SourceRecord
-from .base import Backend, Call, CallResult, Usage, estimate_text_tokens, parse_answers
+from .base import (
+    Backend,
+    Call,
+    CallResult,
+    FinalError,
+    Usage,
+    estimate_text_tokens,
+    parse_answers,
+)
 
 COLOURS = (
     "light brown",
@@ -104,8 +112,9 @@ class OfflineBackend(Backend):
     name = "offline"
     needs_records = True
     simulated = True
+    sends_image = False  # bills images by the profile's rule; reads at most the header
 
-    def __init__(self, system: str = "", priced_as: str = "gemini-2.0-flash"):
+    def __init__(self, system: str = "", priced_as: str = "gemini-3.1-flash-lite"):
         self.model = "offline"
         self.system = system
         self._priced_as = priced_as  # dry runs estimate cost as if this model had answered
@@ -114,15 +123,26 @@ class OfflineBackend(Backend):
     def priced_as(self) -> str:
         return self._priced_as
 
+    def image_tokens(self, call: Call) -> int:
+        """What the priced model bills for this call's image: a fixed count under media
+        resolution, else the tile rule on the size the upload would have."""
+        settings = self.settings
+        if settings is not None and settings.mr_tokens is not None:
+            return settings.mr_tokens
+        try:
+            width, height = image_size(call.image_path)
+        except OSError as exc:
+            raise FinalError(f"image unreadable: {call.image_path}: {exc}") from None
+        return image_tokens(*scaled_size(width, height, call.max_image_side))
+
     async def generate(self, call: Call) -> CallResult:
-        _, width, height = await call.image()
         payload = {
             key: offline_answer(call.record, request)
             for key, request in zip(call.keys, call.requests, strict=True)
         }
         text = json.dumps(payload)
         answers = parse_answers(call, text)  # the same validation a real model's output gets
-        image = image_tokens(width, height)
+        image = self.image_tokens(call)
         usage = Usage(
             prompt_tokens=image + estimate_text_tokens(self.system + call.prompt),
             output_tokens=estimate_text_tokens(text),

@@ -103,8 +103,9 @@ class OpenAIBackend(Backend):
         )
 
     async def generate(self, call: Call) -> CallResult:
-        data, _, _ = await call.image()
-        image_url = "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+        image = await call.image()
+        encoded = base64.b64encode(image.data).decode("ascii")
+        image_url = f"data:{image.mime_type};base64,{encoded}"
         if not self.supports_schema:
             return await self._complete(call, image_url, schema=False)
         try:

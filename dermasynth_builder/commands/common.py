@@ -69,4 +69,6 @@ def read_source(name: str, root: Path, show: bool = True) -> ReadResult:
         with progress_bar(f"reading {name}") as update:
             return get_source(name).read(root, progress=update)
     except SourceFormatError as exc:
-        raise UsageFailure(f"{name}: {exc}") from None
+        message = str(exc)
+        message = message if message.startswith(f"{name}:") else f"{name}: {message}"
+        raise UsageFailure(message) from None

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..backends import BACKENDS, BackendConfigError, backend_class
-from ..options import GenerateOptions
+from ..options import DEFAULT_MODEL, GenerateOptions
 from .common import UsageFailure, err, out
 
 if TYPE_CHECKING:  # the engine pulls in the prompt kit and pandas: imported when generating
@@ -35,9 +35,20 @@ if TYPE_CHECKING:  # the engine pulls in the prompt kit and pandas: imported whe
 )
 @click.option(
     "--model",
-    default="gemini-2.0-flash",
+    default=DEFAULT_MODEL,
     show_default=True,
-    help="Model name (for offline: the model whose prices the dry run estimates).",
+    help="Model name (for offline: the model whose prices the dry run estimates). "
+    "gemini-2.0-flash reproduces the paper where an endpoint still serves it.",
+)
+@click.option(
+    "--media-resolution",
+    type=click.Choice(["low", "medium", "high", "ultra_high"]),
+    help="Gemini 3.x: tokens per image (280/560/1120/2240); default: the model profile's (high).",
+)
+@click.option(
+    "--thinking",
+    help="Thinking control: a level (minimal, low, medium, high) for Gemini 3.x, a token "
+    "budget for 2.5, or 'model' to send none; default: the profile's (low for 3.x).",
 )
 @click.option("--base-url", help="Server URL for --backend openai, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--rpm", type=float, help="Requests-per-minute limit (your quota).")
@@ -74,9 +85,8 @@ if TYPE_CHECKING:  # the engine pulls in the prompt kit and pandas: imported whe
 @click.option(
     "--max-image-side",
     type=click.IntRange(min=64),
-    default=768,
-    show_default=True,
-    help="Downscale images to this longest side before upload (768 px = one tile).",
+    help="Downscale images past this longest side before upload. Default: the profile's "
+    "(768 px, one tile, for 2.x; 3.x models get the original bytes up to 3072 px).",
 )
 @click.option("--temperature", type=float, default=0.4, show_default=True)
 @click.option(
@@ -94,7 +104,8 @@ if TYPE_CHECKING:  # the engine pulls in the prompt kit and pandas: imported whe
 @click.option(
     "--prices",
     type=click.Path(exists=True, path_type=Path),
-    help="A YAML price table (USD per 1M tokens) instead of the bundled one.",
+    help="A YAML price table (model: {input, output} in USD per 1M tokens) laid over the "
+    "bundled model profiles.",
 )
 @click.option(
     "--mode",
@@ -157,6 +168,8 @@ def run_generate(run: Path, options: GenerateOptions) -> dict:
         engine = Engine(run, options, on_progress=None)
     except (BackendConfigError, RunFolderError) as exc:
         raise UsageFailure(_one_line(exc)) from None
+    for warning in engine.warnings:
+        err.print(f"warning: {warning}")
     started = time.monotonic()
     with engine, _live(engine) as update:
         engine.on_progress = update
@@ -166,6 +179,10 @@ def run_generate(run: Path, options: GenerateOptions) -> dict:
             err.print("interrupted: finished requests are saved; rerun the same command to resume")
             sys.exit(130)
         return _summary(engine, counters, time.monotonic() - started)
+
+
+def _usd(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:,.4f}"
 
 
 def _one_line(exc: Exception) -> str:
@@ -205,7 +222,7 @@ class _live:
         minutes = max(1e-9, (now - c.started) / 60)
         stats = (
             f"{c.responses / minutes:,.0f} pairs/min  {c.input_tokens + c.output_tokens:,} tok  "
-            f"{c.failures} failed  ${c.cost:,.4f}"
+            f"{c.failures} failed  {_usd(c.cost if c.cost_known else None)}"
         )
         self.progress.update(
             self.task, total=c.planned, completed=c.planned - c.remaining, stats=stats
@@ -224,14 +241,17 @@ def _summary(engine: Engine, c: Counters, seconds: float) -> dict:
         ("answered now", f"{c.responses:,} in {c.calls:,} calls ({seconds:,.1f} s)"),
         ("failed now", f"{c.failures:,}"),
         ("retries", f"{c.transient_retries:,} transient, {c.content_retries:,} content"),
-        ("tokens now", f"{c.input_tokens:,} in, {c.output_tokens:,} out"),
+        (
+            "tokens now",
+            f"{c.input_tokens:,} in, {c.output_tokens:,} out ({c.thought_tokens:,} thinking)",
+        ),
         (
             "responses.jsonl / failures.jsonl",
             f"{info['counts']['responses']:,} / {info['counts']['failures']:,}",
         ),
         (
             "estimated cost of all responses",
-            f"${info['estimated_cost_usd']:,.4f} ({info['priced_as']})",
+            f"{_usd(info['estimated_cost_usd'])} ({info['priced_as']})",
         ),
     ]
     for reason, n in sorted(c.reasons.items(), key=lambda kv: -kv[1]):
@@ -263,6 +283,8 @@ def run_batch(run: Path, options: GenerateOptions) -> dict:
         )
     except (BackendConfigError, RunFolderError) as exc:
         raise UsageFailure(_one_line(exc)) from None
+    for warning in runner.engine.warnings:
+        err.print(f"warning: {warning}")
     try:
         info = runner.run_all()
     except BatchError as exc:
@@ -274,7 +296,7 @@ def run_batch(run: Path, options: GenerateOptions) -> dict:
     counts = info["counts"]
     out.print(
         f"batch: {counts['responses']:,} responses, {counts['failures']:,} failures of "
-        f"{counts['planned']:,} planned; estimated cost ${info['estimated_cost_usd']:,.4f} "
+        f"{counts['planned']:,} planned; estimated cost {_usd(info['estimated_cost_usd'])} "
         "(batch price)"
     )
     return info

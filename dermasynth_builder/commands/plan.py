@@ -71,6 +71,12 @@ def parse_sources(values: tuple[str, ...], sample: bool) -> list[tuple[str, Path
     help="If RUN holds results of a different plan, move them to RUN/replaced-<time>/ "
     "and start over (without it, planning over them refuses).",
 )
+@click.option(
+    "--include-official-test",
+    is_flag=True,
+    help="Also plan the images of a source's official test split (DERM12345, BCN20000). "
+    "Without it they are left out of training data and their records go to RUN/heldout.jsonl.",
+)
 def plan(
     source_args: tuple[str, ...],
     sample: bool,
@@ -79,11 +85,14 @@ def plan(
     limit: int | None,
     recipe: str,
     fresh: bool,
+    include_official_test: bool,
 ) -> None:
     """Plan the requests: read each source, pick questions per image, render the prompts.
 
-    Writes RUN/run.json, RUN/records.jsonl, RUN/skipped.jsonl and RUN/requests.jsonl.
-    The same inputs give byte-identical files; request ids are stable hashes.
+    Writes RUN/run.json, RUN/records.jsonl, RUN/heldout.jsonl, RUN/skipped.jsonl and
+    RUN/requests.jsonl. The same inputs give byte-identical files; request ids are stable hashes.
+    Official test images are left out unless --include-official-test; images without a
+    diagnosis label get descriptive questions only.
 
     \b
     Example:
@@ -114,6 +123,7 @@ def plan(
                 reader=lambda name, root: read_source(name, root),
                 on_record=tick,
                 fresh=fresh,
+                include_official_test=include_official_test,
             )
         except (TemplateError, RunFolderError) as exc:
             raise UsageFailure(str(exc)) from None
@@ -130,7 +140,12 @@ def plan(
         table.add_row(source, bank, qtype, task, str(count))
     out.print(table)
     for name in summary.records:
-        out.print(f"{name}: {summary.records[name]} images, {summary.skipped[name]} skipped")
+        line = f"{name}: {summary.records[name]} images, {summary.skipped[name]} skipped"
+        if summary.heldout.get(name):
+            line += f", {summary.heldout[name]} official test images left out (heldout.jsonl)"
+        if summary.unlabelled.get(name):
+            line += f", {summary.unlabelled[name]} unlabelled (descriptive questions only)"
+        out.print(line)
     if summary.moved_aside is not None:
         out.print(f"the earlier plan's results were moved to {summary.moved_aside}")
     out.print(f"[bold]{summary.total_requests}[/] requests -> {run / 'requests.jsonl'}")

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from ..options import GenerateOptions
 from ..paths import sample_root
 from ..sources import SOURCES
-from .common import UsageFailure, out, read_source
+from .common import UsageFailure, err, out, read_source
 from .generate import run_generate
 
 if TYPE_CHECKING:  # the pipeline reads curate's config: imported when a run starts
@@ -58,7 +58,10 @@ def _hooks(config: RunConfig) -> dict:
             max_shard_size=p.max_shard_size,
         )
         rows = sum(sum(s.values()) for s in release.rows.values())
-        out.print(f"package: {rows:,} rows in {len(release.rows)} configs -> {p.out}")
+        pairs = sum(release.pairs.values())
+        out.print(
+            f"package: {rows:,} images ({pairs:,} pairs) in {len(release.rows)} configs -> {p.out}"
+        )
 
     return {
         "plan": plan,
@@ -121,6 +124,13 @@ def run_command(config_path: Path) -> None:
         raise UsageFailure(f"{config_path}: {where}: {first['msg']}") from None
     except (OSError, ValueError) as exc:
         raise UsageFailure(f"{config_path}: {exc}") from None
+    from ..pipeline import config_problems
+
+    problems = config_problems(config)
+    if problems:
+        for problem in problems[1:]:
+            err.print(f"error: {config_path}: {problem}")
+        raise UsageFailure(f"{config_path}: {problems[0]}")
     sys.exit(execute(config))
 
 
@@ -145,6 +155,14 @@ def demo(dest: Path, run_dir: Path | None) -> None:
     package into ./dermasynth, then load every config with stock `datasets` and show a pair."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # before `datasets` is imported
     from ..pipeline import RunConfig
+
+    dest = dest.expanduser()
+    if dest.resolve() == Path.cwd().resolve() or not dest.resolve().name:
+        raise UsageFailure(f"--out {dest}: name a folder for the release, e.g. --out dermasynth")
+    for path in (dest, run_dir):
+        if path is not None and path.exists() and not path.is_dir():
+            raise UsageFailure(f"{path} is a file, not a folder: choose another path")
+    dest = dest.resolve()
 
     config = RunConfig(
         run=run_dir or dest.with_name(dest.name + "-run"),
@@ -176,18 +194,23 @@ def _show(dest: Path) -> None:
         ds = datasets.load_dataset(str(dest), name)
         first = ds["train"][0]
         example = example or first
+        image = first["images"][0]  # one row per image; the image is stored once
         table.add_row(
             name,
             ", ".join(ds),
             f"{sum(len(s) for s in ds.values()):,}",
-            f"{type(first['image']).__name__} {first['image'].size}",
+            f"{type(image).__name__} {image.size}",
         )
     out.print(table)
     if example:
+        pair = example["pairs"][0]
+        note = ""
+        if pair["model"] == "offline":
+            note = " [yellow]offline backend: template text from the metadata, no model saw it[/]"
         out.print(
             f"[bold]example pair[/] ({example['source']}, {example['image_id']}, "
-            f"{example['question_type']}):"
+            f"{pair['question_type']}):{note}"
         )
-        out.print(f"  Q: {example['question']}")
-        out.print(f"  A: {example['answer']}")
+        out.print(f"  Q: {pair['question']}")
+        out.print(f"  A: {pair['answer']}")
     out.print(f"Load it yourself: load_dataset({str(dest)!r}, 'scin')")

@@ -12,7 +12,7 @@ import click
 from rich.table import Table
 
 from ..paths import sample_root
-from ..records import Skip
+from ..records import POLICY_SKIPS, Skip
 from ..sources import ReadResult
 from ..sources.registry import REGISTRY, SOURCE_NAMES
 from .common import out, read_source
@@ -46,7 +46,8 @@ def sources_check(source: str | None, root: Path | None, as_json: bool, sample: 
 
     Every metadata row becomes either a record or a skip with a reason (image missing,
     image unreadable, image path escapes ROOT, image already read, bad row). Odd values are
-    reported as warnings and read as missing. Exit code 1 when anything was skipped.
+    reported as warnings and read as missing. Exit code 1 when anything was skipped for a problem
+    (skips by policy, such as SCIN cases graded insufficient quality, are listed but do not count).
     `dermasynth sources list` shows the folder layout each source expects.
 
     \b
@@ -74,7 +75,7 @@ def sources_check(source: str | None, root: Path | None, as_json: bool, sample: 
     else:
         for result, seconds in results:
             print_result(result, seconds)
-    if any(r.skipped for r, _ in results):
+    if any(s.reason not in POLICY_SKIPS for r, _ in results for s in r.skipped):
         sys.exit(1)
 
 

@@ -19,10 +19,12 @@ from ..run.fingerprint import file_digest
 from .config import CurateConfig
 from .filters import (
     DuplicateFilter,
+    GroundingFilter,
     LeakageFilter,
     LengthFilter,
     NoveltyFilter,
     RefusalFilter,
+    RevealsDiagnosisFilter,
     SchemaFilter,
 )
 from .flags import LabelChecker, flags_for, load_synonyms
@@ -76,6 +78,8 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
         LengthFilter(config),
         RefusalFilter(config),
         LeakageFilter(config),
+        GroundingFilter(config, records),
+        RevealsDiagnosisFilter(config, records),
         duplicates,
         novelty,
     ]

@@ -61,6 +61,8 @@ class CurateConfig(BaseModel):
     diagnosis_types: list[str] = DIAGNOSIS_TYPES
     malignancy_types: list[str] = MALIGNANCY_TYPES
     synonyms: Path | None = None
+    # the `grounding` and `reveals_diagnosis` filters (curate/grounding.py); on by default
+    grounding: bool = True
 
     @classmethod
     def load(cls, path: Path | None) -> CurateConfig:

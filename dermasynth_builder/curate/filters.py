@@ -9,9 +9,11 @@ outcome is deterministic.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from .config import CurateConfig
+from .grounding import grounding_reason, load_names, names_diagnosis
 from .novelty import NoveltyIndex, tokens
 
 Pair = dict[str, Any]
@@ -172,6 +174,53 @@ class DuplicateFilter(Filter):
         self.seen.setdefault(key, []).append((pair["id"], norm, frozenset(norm.split())))
 
 
+RecordLookup = Callable[[str, str], Any] | Mapping[tuple[str, str], Any] | None
+
+
+class _RecordFilter(Filter):
+    """A filter that reads the pair's source record when curation passes a lookup."""
+
+    def __init__(self, config: CurateConfig, records: RecordLookup = None):
+        super().__init__(config)
+        self.records = records
+
+    def record(self, pair: Pair) -> Any:
+        key = (pair.get("source"), pair.get("image_id"))
+        if callable(self.records):
+            found = self.records(*key)
+        elif self.records is not None:
+            found = self.records.get(key)
+        else:
+            found = None
+        return pair if found is None else found
+
+
+class GroundingFilter(_RecordFilter):
+    """Rejects answers that state a non-visible case fact their question does not give
+    (model-written questions included)."""
+
+    name = "grounding"
+
+    def check(self, pair: Pair) -> str | None:
+        return grounding_reason(pair.get("question"), pair.get("answer"), self.record(pair))
+
+
+class RevealsDiagnosisFilter(_RecordFilter):
+    """Rejects self-instruct pairs whose model-written question names the record's diagnosis
+    (or a synonym): the answer would be given away by the question."""
+
+    name = "reveals_diagnosis"
+
+    def __init__(self, config: CurateConfig, records: RecordLookup = None):
+        super().__init__(config, records)
+        self.synonyms = load_names(config.synonyms)
+
+    def check(self, pair: Pair) -> str | None:
+        if not pair.get("self_instruct"):
+            return None
+        return names_diagnosis(pair.get("question"), self.record(pair), self.synonyms)
+
+
 FILTERS: dict[str, type[Filter]] = {
     f.name: f
     for f in (
@@ -181,5 +230,7 @@ FILTERS: dict[str, type[Filter]] = {
         LeakageFilter,
         NoveltyFilter,
         DuplicateFilter,
+        GroundingFilter,
+        RevealsDiagnosisFilter,
     )
 }

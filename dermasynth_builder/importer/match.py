@@ -25,6 +25,7 @@ UNMATCHED = "unmatched.jsonl"
 NOT_GIVEN, NO_IMAGE, BAD_RECORD, DUPLICATE = (
     "source not given", "no image with this id", "bad record", "duplicate pair",
 )  # fmt: skip
+AMBIGUOUS_CASE = "case id names several images"
 Reader = Callable[[str, Path], ReadResult]
 ID_PATTERNS = ((r"derm_", "derm12345"), (r"bcn_", "bcn20000"), (r"pat_\d", "pad_ufes_20"),
                (r"-?\d{6,}$", "scin"))  # fmt: skip
@@ -44,29 +45,37 @@ def names(value: str) -> list[str]:
 
 
 class ImageIndex:
-    """Each given source's records by id, file name and path; SCIN also by case id (last)."""
+    """Each given source's records by id, file name and path; SCIN also by case id (last).
+
+    A SCIN case holds up to three images: a case id matches only a case of one image, since
+    which image a case's text describes cannot be known (`find` says so instead of guessing)."""
 
     def __init__(self, results: dict[str, list[SourceRecord]]):
         self.keys: dict[str, dict[str, SourceRecord]] = {}
-        self.cases: dict[str, dict[str, SourceRecord]] = {}
+        self.cases: dict[str, dict[str, list[SourceRecord]]] = {}
         for name, records in results.items():
             keys, cases = self.keys.setdefault(name, {}), self.cases.setdefault(name, {})
             for r in records:
                 for key in [r.image_id.lower(), *names(r.image_path)]:
                     keys.setdefault(key, r)
                 if r.extra.get("case_id"):
-                    cases.setdefault(str(r.extra["case_id"]).lower(), r)
+                    cases.setdefault(str(r.extra["case_id"]).lower(), []).append(r)
 
-    def find(self, c: Candidate, sources: list[str]) -> tuple[SourceRecord, str] | None:
+    def find(self, c: Candidate, sources: list[str]) -> tuple[SourceRecord | None, str] | None:
+        """(record, how it matched), (None, why not) for an ambiguous case id, or None."""
         tries = [(k, "file name") for k in (names(c.image_id) if c.image_id else [])]
         tries += [(k, "image path") for k in (names(c.image_path) if c.image_path else [])]
-        for table, label in ((self.keys, None), (self.cases, "case id")):
-            for key, how in tries:
-                for source in sources:
-                    hit = table[source].get(key)
-                    if hit is not None:
-                        exact = how != "image path" and key == hit.image_id.lower()
-                        return hit, label or ("image id" if exact else how)
+        for key, how in tries:
+            for source in sources:
+                hit = self.keys[source].get(key)
+                if hit is not None:
+                    exact = how != "image path" and key == hit.image_id.lower()
+                    return hit, "image id" if exact else how
+        for key, _ in tries:
+            for source in sources:
+                case = self.cases[source].get(key)
+                if case:
+                    return (case[0], "case id") if len(case) == 1 else (None, AMBIGUOUS_CASE)
         return None
 
 
@@ -79,6 +88,8 @@ def resolve(
     if named and named not in given:
         return None, NOT_GIVEN, named
     hit = index.find(c, [named] if named else sorted(given, key=lambda s: s != guess))
+    if hit is not None and hit[0] is None:
+        return None, hit[1], named or guess
     if hit is not None:
         return hit[0], hit[1], hit[0].source
     return None, NOT_GIVEN if guess and guess not in given else NO_IMAGE, guess

@@ -28,6 +28,8 @@ NOT_TEXT = frozenset({"type", "types", "category", "id", "ids", "count", "len", 
                       "tokens", "index", "idx", "score"})  # fmt: skip
 TYPE_WORDS = ("question_type", "type", "qtype", "category", "task_type")
 FENCE = re.compile(r"^```[\w-]*\s*\n?(.*?)\n?\s*```$", re.S)
+# A fenced block anywhere in an answer ("Sure! Here it is:\n```json\n{...}\n```").
+FENCED_BLOCK = re.compile(r"```[\w-]*[ \t]*\n(.*?)\n?[ \t]*```", re.S)
 QUESTION_SECTION = re.compile(r"\*{3,}\s*QUESTION\s*\*{3,}\s*(.*?)(?=\n\s*\*{3,}|\Z)", re.S)
 
 
@@ -73,7 +75,8 @@ def flatten(record: dict[str, Any]) -> dict[str, Any]:
         if (
             isinstance(value, dict)
             and not set(k.split("_")) & set(ANSWER_WORDS)
-            and (k not in ID_KEYS)
+            and k not in ID_KEYS
+            and k not in PATH_KEYS  # an image column (HF {"bytes", "path"}) names its file
         ):
             nested += [(f"{k}_{norm(sub)}", inner) for sub, inner in value.items()]
         else:
@@ -175,6 +178,12 @@ def parse_answer(value: Any) -> tuple[str | None, str | None]:
         text = value.strip()
         fenced = FENCE.match(text)
         text = fenced.group(1).strip() if fenced else text
+        if not fenced and not text.startswith(("{", "[")):
+            block = FENCED_BLOCK.search(text)  # chat text around a fenced JSON answer
+            if block and block.group(1).strip().startswith(("{", "[")):
+                inner, own = parse_answer(block.group(1))
+                if inner is not None and not inner.startswith(("{", "[")):
+                    return inner, own
         if not text.startswith(("{", "[")):
             return text or None, None
         try:

@@ -4,6 +4,7 @@ lock, the plan fingerprint and the exactly-once result sink."""
 from .fingerprint import plan_fingerprint, template_digests, what_changed
 from .folder import (
     FAILURES,
+    HELDOUT,
     PAIRS,
     RECORDS,
     REJECTED,
@@ -21,6 +22,7 @@ from .sink import ResultSink
 
 __all__ = [
     "FAILURES",
+    "HELDOUT",
     "PAIRS",
     "RECORDS",
     "REJECTED",

@@ -54,8 +54,10 @@ def plan_fingerprint(
     limit: int | None,
     recipe: str,
     templates: dict[str, str],
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The fingerprint stored in ``run.json``: its parts (to say what changed) and a digest."""
+    """The fingerprint stored in ``run.json``: its parts (to say what changed) and a digest.
+    ``options`` holds further plan choices (e.g. including official test images), when set."""
     parts = {
         "sources": {
             name: {"root": str(Path(root).expanduser().resolve()), "metadata": metadata_files(root)}
@@ -66,6 +68,8 @@ def plan_fingerprint(
         "recipe": recipe,
         "templates": templates,
     }
+    if options:
+        parts["options"] = options
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":")).encode()
     return {**parts, "digest": hashlib.sha256(blob).hexdigest()[:24]}
 

@@ -25,6 +25,8 @@ from .sink import ResultSink
 RUN_JSON = "run.json"
 RECORDS = "records.jsonl"
 SKIPPED = "skipped.jsonl"
+# Official test images the plan left out: never pairs by default; the eval benchmark's images.
+HELDOUT = "heldout.jsonl"
 REQUESTS = "requests.jsonl"
 RESPONSES = "responses.jsonl"
 FAILURES = "failures.jsonl"
@@ -100,6 +102,11 @@ class RunFolder:
     def records_by_image(self) -> dict[tuple[str, str], SourceRecord]:
         return {(r.source, r.image_id): r for r in self.records()}
 
+    def heldout(self) -> Iterator[SourceRecord]:
+        """Records of the official test images the plan left out (none if it kept them)."""
+        for row in iter_jsonl(self.file(HELDOUT)):
+            yield SourceRecord.from_dict(row)
+
     def requests(self) -> Iterator[Request]:
         if not self.file(REQUESTS).is_file():
             raise RunFolderError(f"{self.file(REQUESTS)} not found: run `dermasynth plan` first")
@@ -119,6 +126,9 @@ class RunFolder:
 
     def write_records(self, records: Iterable[SourceRecord]) -> int:
         return write_jsonl_atomic(self.file(RECORDS), (r.to_dict() for r in records))
+
+    def write_heldout(self, records: Iterable[SourceRecord]) -> int:
+        return write_jsonl_atomic(self.file(HELDOUT), (r.to_dict() for r in records))
 
     def write_skipped(self, rows: Iterable[dict[str, Any]]) -> int:
         return write_jsonl_atomic(self.file(SKIPPED), rows)

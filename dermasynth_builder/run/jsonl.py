@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -18,9 +19,22 @@ class RunFolderError(Exception):
     CLI prints the message as one line and exits 2."""
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def dumps(obj: Any) -> str:
-    """One canonical JSON line: sorted keys and no spaces, so equal inputs give equal bytes."""
-    return json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    """One canonical JSON line: sorted keys and no spaces, so equal inputs give equal bytes.
+
+    A lone surrogate (which a server can send as ``\\ud800``) cannot be written as UTF-8; it
+    becomes U+FFFD so one bad answer never stops a run (backends reject such answers first)."""
+    text = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:

@@ -17,6 +17,7 @@ from ..records import (
     IMAGE_MISSING,
     IMAGE_UNREADABLE,
     PATH_ESCAPES_ROOT,
+    SPLITS,
     Skip,
     SourceRecord,
 )
@@ -116,6 +117,17 @@ class Row:
             return "female"
         self.warn(column, f"{value!r} is not male/female; treated as missing")
         return None
+
+    def split(self, column: str, default: str | None = None) -> str | None:
+        """The official split ("train"/"test"); ``default`` (the file's own split) when empty."""
+        value = self.text(column)
+        if value is None:
+            return default
+        low = value.lower()
+        if low in SPLITS:
+            return low
+        self.warn(column, f"{value!r} is not train/test; the file's split is used")
+        return default
 
     def fitzpatrick(self, column: str) -> str | None:
         """Normalize Fitzpatrick types to Roman numerals: "II", "2.0" and "FST2" all give "II"."""

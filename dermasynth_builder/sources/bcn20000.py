@@ -3,6 +3,12 @@
 Two downloads are read: the 2024 figshare release (``bcn_20k_train.csv``, ``bcn_20k_test.csv``,
 ``BCN_*.jpg`` flat or nested as ``BCN_20k_train/bcn_20k_train/``) and an ISIC Archive export of
 the collection (``metadata.csv`` or ``bcn20000_metadata_<date>.csv`` beside ``ISIC_*.jpg``).
+
+Official split: the release's ``split`` column (train/test). The ISIC export has none, but its
+18,946 images are exactly the BCN images of the ISIC 2019 challenge (12,413 training = the 2024
+release's train split, 6,533 test = its test split), so when ROOT also holds that challenge's
+``ISIC_2019_Training_Metadata.csv`` / ``ISIC_2019_Test_Metadata.csv`` the export's images get
+their official split from them; without those files their split is unknown (None).
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ CODES: dict[str, tuple[str, str]] = {
     "VASC": ("vascular lesion", "benign"),
 }
 RELEASE_FILES = ("bcn_20k_train.csv", "bcn_20k_test.csv")
+CHALLENGE_FILES = {
+    "train": "ISIC_2019_Training_Metadata.csv",
+    "test": "ISIC_2019_Test_Metadata.csv",
+}
 
 
 @register
@@ -54,7 +64,7 @@ class Bcn20000(Source):
                 f"metadata file not found: {root / 'bcn_20k_train.csv'} (2024 release) "
                 f"nor {root / 'metadata.csv'} / bcn20000_metadata_<date>.csv (ISIC export)"
             )
-        yield from self._isic(export, self.image_index(root), warnings)
+        yield from self._isic(export, self.image_index(root), warnings, challenge_splits(root))
 
     def _release(
         self, files: list[Path], index: dict[str, str], warnings: list[Skip]
@@ -85,7 +95,8 @@ class Bcn20000(Source):
                     sex=row.sex("sex"),
                     anatomic_site=isic.site(row),
                     group_id=row.text("lesion_id"),
-                    split=row.text("split"),
+                    age_approximate=True,
+                    split=row.split("split", "test" if "_test" in path.stem else "train"),
                     lesion_id=row.text("lesion_id"),
                     capture_date=row.text("capture_date"),
                     image_type="dermoscopic",
@@ -93,7 +104,7 @@ class Bcn20000(Source):
                 yield Candidate(record, path.name, row.line)
 
     def _isic(
-        self, path: Path, index: dict[str, str], warnings: list[Skip]
+        self, path: Path, index: dict[str, str], warnings: list[Skip], splits: dict[str, str]
     ) -> Iterator[Candidate | Skip]:
         for i, values in enumerate(load_csv(path, ("isic_id",))):
             row = Row(values, path.name, i + 2, warnings)
@@ -108,9 +119,11 @@ class Bcn20000(Source):
                 "dermoscopic",
                 **isic.diagnosis(row),
                 age=row.integer("age_approx"),
+                age_approximate=True,
                 sex=row.sex("sex"),
                 anatomic_site=isic.site(row),
                 group_id=row.text("lesion_id"),
+                split=splits.get(image_id),
                 lesion_id=row.text("lesion_id"),
                 anatom_site_special=row.text("anatom_site_special"),
                 diagnosis_confirm_type=row.text("diagnosis_confirm_type"),
@@ -119,3 +132,16 @@ class Bcn20000(Source):
                 image_type=row.text("image_type"),
             )
             yield Candidate(record, path.name, row.line)
+
+
+def challenge_splits(root: Path) -> dict[str, str]:
+    """``isic_id -> train|test`` from the ISIC 2019 challenge CSVs in ROOT (empty without them)."""
+    out: dict[str, str] = {}
+    for split, name in CHALLENGE_FILES.items():
+        path = root / name
+        if path.is_file():
+            for values in load_csv(path, ("image",)):
+                image = str(values.get("image") or "").strip()
+                if image:
+                    out[image] = split
+    return out

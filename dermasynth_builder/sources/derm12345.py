@@ -117,7 +117,7 @@ class Derm12345(Source):
                     diagnosis_hierarchy=hierarchy,
                     malignancy=(malignancy or default_malignancy or "").lower() or None,
                     group_id=row.text("patient_id"),
-                    split=row.text("split"),
+                    split=row.split("split", "test" if "_test" in path.stem else "train"),
                     **levels,
                 )
                 yield Candidate(record, path.name, row.line)

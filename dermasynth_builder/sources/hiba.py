@@ -58,6 +58,7 @@ class Hiba(Source):
                 modality,
                 **isic.diagnosis(row),
                 age=row.integer("age_approx"),
+                age_approximate=True,
                 sex=row.sex("sex"),
                 anatomic_site=isic.site(row),
                 fitzpatrick_skin_type=row.fitzpatrick("fitzpatrick_skin_type"),

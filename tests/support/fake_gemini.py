@@ -3,6 +3,12 @@
 Tests and benchmarks use it to exercise rate limits, retries, timeouts and crash-safe resume
 without a network or an API key. Stdlib only (plus Pillow for image sizes). The Batch API and
 Files API live in ``fake_gemini_batch``.
+
+It speaks today's API: ``GET models/{name}`` (404 for a model it does not serve, as for a shut
+down one), Gemini 3.x image tokens by ``mediaResolution`` (request-wide or per part, HIGH by
+default) and 2.x by 768 px tiles, and thinking: 3.x models think by default, ``thinkingConfig``
+sets a level or a budget, and usage reports ``thoughtsTokenCount``. Behaviour is keyed on the
+model name here on purpose: the fake plays the server, which knows its own models.
 """
 
 from __future__ import annotations
@@ -25,7 +31,23 @@ from tests.support.localserver import LocalHandler, LocalHTTPServer
 from tests.support.scripted import ScriptedServer, question_lines, sentence
 
 # An optional prefix is kept because the SDK keeps any path in base_url.
-_ROUTE = re.compile(r"^(?:/.*)?/(v1|v1beta)/models/([^/:]+):([A-Za-z]+)$")
+_ROUTE = re.compile(r"^(?:/.*)?/(v1|v1beta|v1alpha)/models/([^/:]+):([A-Za-z]+)$")
+_MODEL = re.compile(r"^(?:/.*)?/(v1|v1beta|v1alpha)/models/([^/:]+)$")
+# What the fake serves by default: today's 3.x models, plus the paper's 2.0 Flash (still
+# answered here so tests can reproduce the paper) and 2.5 Flash-Lite.
+SERVED_MODELS = (
+    "gemini-3.1-flash-lite",
+    "gemini-3.5-flash-lite",
+    "gemini-3.5-flash",
+    "gemini-3.6-flash",
+    "gemini-3.7-flash",
+    "gemini-3.8-flash",
+    "gemini-2.5-flash-lite",
+    "gemini-2.0-flash",
+)
+RESOLUTION_TOKENS = {"LOW": 280, "MEDIUM": 560, "HIGH": 1120, "ULTRA_HIGH": 2240}
+# Thought tokens per thinking level; a 3.x model without thinkingConfig thinks at HIGH.
+THOUGHT_TOKENS = {"MINIMAL": 0, "LOW": 48, "MEDIUM": 192, "HIGH": 640}
 _STATUS = {
     400: "INVALID_ARGUMENT",
     401: "UNAUTHENTICATED",
@@ -40,7 +62,7 @@ _STATUS = {
     504: "DEADLINE_EXCEEDED",
 }
 _KINDS = set("ok status safety max_tokens blocked bad_json schema_mismatch empty hang drop".split())
-_COUNTERS = "requests ok rpm_429 auth_failed count_tokens".split() + sorted(
+_COUNTERS = "requests ok rpm_429 auth_failed count_tokens model_get".split() + sorted(
     _KINDS - {"ok", "status"}
 )
 _COUNTERS += "batch_create batch_get batch_cancel file_upload file_download".split()
@@ -169,8 +191,13 @@ class _Handler(LocalHandler):
         self._reply(self.server.fake._handle(match[3], match[1], match[2], self.path, headers, raw))
 
     def do_GET(self) -> None:
-        if not self._batch_files(self._read_body()):
-            self._reply(_error(404, f"Fake Gemini does not serve {self.path}."))
+        if self._batch_files(self._read_body()):
+            return
+        match = _MODEL.match(self.path.split("?", 1)[0])
+        if match and self.command == "GET":
+            headers = self._lower_headers()
+            return self._reply(self.server.fake._get_model(match[2], headers))
+        self._reply(_error(404, f"Fake Gemini does not serve {self.path}."))
 
     do_PUT = do_DELETE = do_PATCH = do_GET
 
@@ -208,6 +235,7 @@ class FakeGemini(ScriptedServer):
         batch_error_rate: float = 0.0,
         batch_fail: bool = False,
         batch_error_key: str = "error",
+        models: tuple[str, ...] | list[str] = SERVED_MODELS,
     ) -> None:
         super().__init__(
             latency=latency,
@@ -223,6 +251,7 @@ class FakeGemini(ScriptedServer):
             window_seconds=window_seconds,
         )
         self._ok_times: list[float] = []
+        self.models = set(models)  # read live: a test may retire a model while running
         # Batch jobs advance one step per batches.get poll (PENDING, then RUNNING, then done);
         # read live, so a test may change them while jobs exist.
         self.batch_steps, self.batch_error_rate = batch_steps, batch_error_rate
@@ -235,6 +264,7 @@ class FakeGemini(ScriptedServer):
         self.batches: dict[str, dict[str, Any]] = self._batch_files.jobs  # id -> job info
         self.files: dict[str, dict[str, Any]] = self._batch_files.files  # id -> File resource
         self.batch_faults = self._batch_files.faults  # e.g. batch_faults.add("get", 503)
+        self.batch_requests = self._batch_files.requests_seen  # config of each batch request
 
     # -- scripting and metrics ---------------------------------------------------------------
     def accepted_per_minute(self) -> float:
@@ -259,6 +289,30 @@ class FakeGemini(ScriptedServer):
                 entry["outcome"] = key
 
     # -- request handling --------------------------------------------------------------------
+    def _get_model(self, model: str, headers: dict[str, str]) -> _Reply:
+        """``models.get``: the Model resource, 404 for a model not served, 403 for a bad key."""
+        with self._lock:
+            self.stats["model_get"] += 1
+        if self.api_key is not None and headers.get("x-goog-api-key") != self.api_key:
+            self._bump("auth_failed")
+            return _error(403, "Method doesn't allow unregistered callers (bad API key).")
+        if model not in self.models:
+            return _error(404, f"models/{model} is not found for API version v1beta.")
+        thinks = _thinks(model)
+        body = {
+            "name": f"models/{model}",
+            "displayName": model,
+            "inputTokenLimit": 1048576,
+            "outputTokenLimit": 65536,
+            "supportedGenerationMethods": [
+                "generateContent",
+                "countTokens",
+                "batchGenerateContent",
+            ],
+            "thinking": thinks is not None,
+        }
+        return 200, body, {}
+
     def _handle(
         self, method: str, version: str, model: str, path: str, headers: dict[str, str], raw: bytes
     ) -> _Reply | None:
@@ -267,8 +321,9 @@ class FakeGemini(ScriptedServer):
             body = json.loads(raw or b"{}")
         except ValueError:
             return _error(400, "Invalid JSON payload received.")
+        images = _images(body)
         sizes, unreadable, prompt = _inspect(body, strip=not self.keep_image_data)
-        img_tokens, txt_tokens = _tokens(sizes, unreadable, prompt)
+        img_tokens, txt_tokens = _tokens(model, body, sizes, unreadable, prompt)
         if method == "countTokens":
             self._bump("count_tokens")
             return 200, {"totalTokens": img_tokens + txt_tokens}, {}
@@ -281,6 +336,8 @@ class FakeGemini(ScriptedServer):
             "body": body,
             "time": time.monotonic(),
             "image_sizes": sizes,
+            # the decoded image bytes and their mime types, to compare with what was on disk
+            "images": images if self.keep_image_data else [],
         }
         with self._lock:
             self.stats["requests"] += 1
@@ -288,6 +345,9 @@ class FakeGemini(ScriptedServer):
         if self.api_key is not None and key != self.api_key:
             self._bump("auth_failed", entry)
             return _error(403, "Method doesn't allow unregistered callers (bad API key).")
+        if model not in self.models:
+            self._bump("error_404", entry)
+            return _error(404, f"models/{model} is not found for API version {version}.")
         with self._lock:
             delay = self.latency + self._rng.uniform(-1.0, 1.0) * self.latency_jitter
         if self._stop.wait(max(0.0, delay)):
@@ -337,7 +397,7 @@ class FakeGemini(ScriptedServer):
         prompt: str,
     ) -> tuple[str, dict[str, Any], dict[str, Any]]:
         """Answer text, prompt-side usageMetadata and response metadata for one request."""
-        img_tokens, txt_tokens = _tokens(sizes, unreadable, prompt)
+        img_tokens, txt_tokens = _tokens(model, body, sizes, unreadable, prompt)
         config = body.get("generationConfig") or {}
         schema = config.get("responseJsonSchema") or config.get("responseSchema")
         if schema:
@@ -346,10 +406,13 @@ class FakeGemini(ScriptedServer):
         else:
             text = sentence("answer", None, self.answer_words)
         details = [{"modality": "IMAGE", "tokenCount": img_tokens}] if sizes or unreadable else []
-        usage = {
+        usage: dict[str, Any] = {
             "promptTokenCount": img_tokens + txt_tokens,
             "promptTokensDetails": [*details, {"modality": "TEXT", "tokenCount": txt_tokens}],
         }
+        thoughts = _thought_tokens(model, config)
+        if thoughts:
+            usage["thoughtsTokenCount"] = thoughts
         meta = {"modelVersion": model, "responseId": f"fake-{uuid.uuid4().hex[:20]}"}
         return text, usage, meta
 
@@ -387,9 +450,70 @@ def _inspect(body: dict[str, Any], strip: bool) -> tuple[list[tuple[int, int]], 
     return sizes, unreadable, "\n".join(texts)
 
 
-def _tokens(sizes: list[tuple[int, int]], unreadable: int, prompt: str) -> tuple[int, int]:
-    """Image and text prompt tokens; an unreadable image is billed as one tile."""
-    return 258 * (sum(_tiles(w, h) for w, h in sizes) + unreadable), len(prompt) // 4
+def _images(body: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """(mime type, decoded bytes) of every inline image, before any stripping."""
+    found = []
+    for content in body.get("contents") or []:
+        for part in (content or {}).get("parts") or []:
+            inline = part.get("inlineData") or part.get("inline_data")
+            if inline:
+                data = str(inline.get("data", ""))
+                try:
+                    blob = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+                except (binascii.Error, ValueError):
+                    blob = b""
+                found.append((str(inline.get("mimeType") or inline.get("mime_type")), blob))
+    return found
+
+
+def _thinks(model: str) -> str | None:
+    """How the model thinks: "level" (3.x, on by default), "budget" (2.5), None (2.0)."""
+    if model.startswith("gemini-3"):
+        return "level"
+    return "budget" if model.startswith("gemini-2.5") else None
+
+
+def _thought_tokens(model: str, config: dict[str, Any]) -> int:
+    kind = _thinks(model)
+    raw = config.get("thinkingConfig") or config.get("thinking_config") or {}
+    # proto3 JSON: the server takes lowerCamel and snake_case field names alike
+    thinking = {k.replace("_", "").lower(): v for k, v in raw.items()}
+    if kind is None:
+        return 0
+    if "thinkingbudget" in thinking:
+        budget = int(thinking["thinkingbudget"])
+        return 512 if budget < 0 else min(budget, 512)
+    level = str(thinking.get("thinkinglevel") or "HIGH").upper()
+    return THOUGHT_TOKENS.get(level, THOUGHT_TOKENS["HIGH"]) if kind == "level" else 512
+
+
+def _resolutions(body: dict[str, Any]) -> list[str | None]:
+    """Each inline image part's mediaResolution level (None: not set on the part)."""
+    levels: list[str | None] = []
+    for content in body.get("contents") or []:
+        for part in (content or {}).get("parts") or []:
+            if part.get("inlineData") or part.get("inline_data"):
+                level = (part.get("mediaResolution") or {}).get("level")
+                levels.append(str(level).removeprefix("MEDIA_RESOLUTION_") if level else None)
+    return levels
+
+
+def _tokens(
+    model: str,
+    body: dict[str, Any],
+    sizes: list[tuple[int, int]],
+    unreadable: int,
+    prompt: str,
+) -> tuple[int, int]:
+    """Image and text prompt tokens. Gemini 3.x: per image by media resolution (the part's,
+    else the request's, else HIGH); 2.x: 768 px tiles, an unreadable image as one tile."""
+    text = len(prompt) // 4
+    if model.startswith("gemini-3"):
+        config = body.get("generationConfig") or {}
+        default = str(config.get("mediaResolution") or "HIGH").removeprefix("MEDIA_RESOLUTION_")
+        levels = _resolutions(body)
+        return sum(RESOLUTION_TOKENS.get(lv or default, 1120) for lv in levels), text
+    return 258 * (sum(_tiles(w, h) for w, h in sizes) + unreadable), text
 
 
 def _response(
@@ -404,7 +528,7 @@ def _response(
     n_out = len(out or "") // 4
     totals = {
         "candidatesTokenCount": n_out,
-        "totalTokenCount": usage["promptTokenCount"] + n_out,
+        "totalTokenCount": usage["promptTokenCount"] + n_out + usage.get("thoughtsTokenCount", 0),
     }
     return {"candidates": [cand], "usageMetadata": {**usage, **totals}, **meta}
 

@@ -66,6 +66,9 @@ class BatchFiles:
         self._lock = threading.Lock()
         self._rng = random.Random(f"batch-{seed}")  # separate, so online draws stay as before
         self.faults = Faults()  # scripted failures: faults.add("get", 503)
+        # every batch request's generationConfig and image parts' mediaResolution (no image
+        # bytes), so tests can check what batch mode asked for
+        self.requests_seen: list[dict[str, Any]] = []
 
     # -- routing -------------------------------------------------------------------------------
     def route(self, method: str, target: str, headers: dict[str, str], raw: bytes) -> Reply | None:
@@ -199,6 +202,14 @@ class BatchFiles:
             item["error"] = _status(400, problem, "INVALID_ARGUMENT")
         else:
             item["response"] = self.fake.ok_response(model, request)
+        if isinstance(request, dict):
+            parts = [p for c in request.get("contents") or [] for p in (c or {}).get("parts") or []]
+            seen = {
+                "generationConfig": request.get("generationConfig") or {},
+                "partResolutions": [p.get("mediaResolution") for p in parts if "inlineData" in p],
+            }
+            with self._lock:
+                self.requests_seen.append(seen)
         return item
 
     @faulty("get")
