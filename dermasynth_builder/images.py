@@ -14,12 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _TAIL = 64
+# Pillow refuses to decode past twice its MAX_IMAGE_PIXELS (a decompression bomb); we skip such
+# images with a reason at read time instead of crashing `sources check` or `plan`.
+MAX_PIXELS = 178_956_970
 
 
 def check_image(path: str | os.PathLike[str]) -> str | None:
     """Return why the file at ``path`` is not a usable image, or ``None`` if it is.
 
-    The reason is a short phrase: "zero bytes", "not an image", "truncated", or an OS error.
+    The reason is a short phrase: "zero bytes", "not an image", "truncated", "too large", or an
+    OS error.
     """
     try:
         size = os.path.getsize(path)
@@ -31,18 +35,20 @@ def check_image(path: str | os.PathLike[str]) -> str | None:
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore"
-            )  # DecompressionBombWarning etc. are not our concern here
+            warnings.simplefilter("ignore")  # DecompressionBombWarning: we check the size below
             with Image.open(path) as im:
                 fmt = im.format
                 width, height = im.size
+    except Image.DecompressionBombError:
+        return f"too large (over {MAX_PIXELS:,} pixels)"
     except UnidentifiedImageError:
         return "not an image"
     except (OSError, SyntaxError, ValueError) as exc:
         return f"bad header ({exc})"
     if width <= 0 or height <= 0:
         return "empty image"
+    if width * height > MAX_PIXELS:
+        return f"too large ({width}x{height} pixels, over {MAX_PIXELS:,})"
     with open(path, "rb") as fh:
         fh.seek(max(0, size - _TAIL))
         tail = fh.read().rstrip(b"\x00\r\n ")

@@ -36,6 +36,7 @@ class PlanSummary:
     moved_aside: Path | None = None  # where --fresh moved an earlier plan's results
     heldout: dict[str, int] = field(default_factory=dict)  # official test images left out
     unlabelled: dict[str, int] = field(default_factory=dict)  # images asked descriptive only
+    skip_reasons: dict[str, Counter] = field(default_factory=dict)  # source -> reason -> n
 
     @property
     def total_requests(self) -> int:
@@ -149,6 +150,40 @@ def make_plan(
     kit = PromptKit(recipe)  # fails fast on a template problem, before any reading
     folder = RunFolder(run)
     fingerprint = _fingerprint(kit, sources, seed, limit, include_official_test)
+    created = not folder.path.exists()
+    try:
+        return _plan_locked(
+            folder, fingerprint, fresh, sources, kit, (seed, limit, include_official_test),
+            reader, on_record,
+        )  # fmt: skip
+    except BaseException:
+        if created:  # a plan that failed before writing anything leaves no empty folder behind
+            _remove_if_unused(folder.path)
+        raise
+
+
+def _remove_if_unused(path: Path) -> None:
+    """Remove a folder this plan created if it holds nothing but the lock file."""
+    from .run.lock import LOCK_FILE
+
+    try:
+        if {p.name for p in path.iterdir()} <= {LOCK_FILE}:
+            (path / LOCK_FILE).unlink(missing_ok=True)
+            path.rmdir()
+    except OSError:
+        pass
+
+
+def _plan_locked(
+    folder: RunFolder,
+    fingerprint: dict[str, Any],
+    fresh: bool,
+    sources: list[tuple[str, Path]],
+    kit: PromptKit,
+    choices: tuple[int, int | None, bool],
+    reader: Reader | None,
+    on_record: Callable[[], None] | None,
+) -> PlanSummary:
     with folder.lock("plan"):
         moved = _make_room(folder, fingerprint, fresh)
         summary = PlanSummary(folder.path, moved_aside=moved)
@@ -158,7 +193,7 @@ def make_plan(
             sources,
             kit,
             fingerprint,
-            (seed, limit, include_official_test),
+            choices,
             reader,
             on_record,
         )
@@ -246,6 +281,7 @@ def _write_plan(
         roots[name] = fingerprint["sources"][name]["root"]
         summary.records[name] = len(chosen)
         summary.skipped[name] = len(result.skipped)
+        summary.skip_reasons[name] = Counter(s.reason for s in result.skipped)
         summary.unlabelled[name] = sum(1 for r in chosen if not r.diagnosis)
 
     # keep what later steps recorded only when they ran on this very plan

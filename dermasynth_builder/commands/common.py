@@ -33,6 +33,11 @@ class UsageFailure(click.ClickException):
         err.print(Text.assemble(("error: ", "bold red"), self.format_message()))
 
 
+def warn(message: str) -> None:
+    """One warning line on stderr."""
+    err.print(Text.assemble(("warning: ", "bold yellow"), message))
+
+
 @contextmanager
 def progress_bar(label: str, total: int | None = None) -> Iterator[Callable[..., None]]:
     """A transient progress bar on stderr (silent when stderr is not a terminal).

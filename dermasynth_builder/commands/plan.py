@@ -9,7 +9,7 @@ from rich.table import Table
 
 from ..paths import sample_root
 from ..sources import SOURCES
-from .common import UsageFailure, out, progress_bar, read_source
+from .common import UsageFailure, out, progress_bar, read_source, warn
 
 
 def parse_sources(values: tuple[str, ...], sample: bool) -> list[tuple[str, Path]]:
@@ -139,6 +139,15 @@ def plan(
     for (source, bank, qtype, task), count in sorted(summary.requests.items()):
         table.add_row(source, bank, qtype, task, str(count))
     out.print(table)
+    for name, root in sources:
+        if summary.records.get(name) or summary.heldout.get(name):
+            continue
+        reasons = summary.skip_reasons.get(name) or {}
+        top = ", ".join(f"{n} {reason}" for reason, n in reasons.most_common(3))
+        warn(
+            f"{name}: no usable image ({top or 'no metadata rows'}); are the images unpacked "
+            f"under {root}? See {run / 'skipped.jsonl'}"
+        )
     for name in summary.records:
         line = f"{name}: {summary.records[name]} images, {summary.skipped[name]} skipped"
         if summary.heldout.get(name):
@@ -149,3 +158,5 @@ def plan(
     if summary.moved_aside is not None:
         out.print(f"the earlier plan's results were moved to {summary.moved_aside}")
     out.print(f"[bold]{summary.total_requests}[/] requests -> {run / 'requests.jsonl'}")
+    if not summary.total_requests:
+        raise UsageFailure("the plan has no requests: no source gave a usable image")

@@ -82,6 +82,8 @@ class RunFolder:
     def lock(self, verb: str) -> Iterator[RunFolder]:
         """Hold the folder exclusively; a second process gets a one-line ``RunLockedError``.
         Temp files an earlier killed writer left behind are removed once the lock is held."""
+        if self.path.exists() and not self.path.is_dir():
+            raise RunFolderError(f"{self.path} is a file, not a run folder; name a folder")
         with locked(self.path, verb):
             for tmp in self.path.glob(f"*{TMP_SUFFIX}"):
                 tmp.unlink(missing_ok=True)

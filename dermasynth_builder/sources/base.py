@@ -52,6 +52,11 @@ class ReadResult:
     warnings: list[Skip] = field(default_factory=list)
 
 
+# No metadata cell of any source comes near this; a larger one would be copied into every
+# record and prompt (a 200 MB cell made a 419 MB plan).
+MAX_CELL_CHARS = 10_000
+
+
 class Row:
     """One metadata row with typed accessors that never raise: a bad value becomes ``None``
     and a warning naming the file, line and column, so one odd cell does not cost an image."""
@@ -64,6 +69,10 @@ class Row:
         self.line = line
         self.image_id = ""
         self.warnings = warnings
+        for column, value in values.items():
+            if isinstance(value, str) and len(value) > MAX_CELL_CHARS:
+                values[column] = value[:MAX_CELL_CHARS]
+                self.warn(column, f"cell of {len(value):,} characters cut to {MAX_CELL_CHARS:,}")
 
     def warn(self, column: str, message: str) -> None:
         self.warnings.append(
@@ -268,6 +277,8 @@ class Source:
 
         if not rec.image_path:
             return skip(IMAGE_MISSING, f"no file named {rec.image_id}.* under ROOT")
+        if "\x00" in rec.image_path:
+            return skip(BAD_ROW, f"image path {rec.image_path!r} holds a NUL byte")
         full = os.path.realpath(os.path.join(real_root, rec.image_path))
         if not (full == real_root or full.startswith(real_root.rstrip(os.sep) + os.sep)):
             return skip(PATH_ESCAPES_ROOT, rec.image_path)
