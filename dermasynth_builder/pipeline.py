@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from .curate.config import CurateConfig
 from .options import GenerateOptions
 from .run import RunFolder
-from .sources.registry import SOURCE_NAMES
+from .sources.registry import SOURCE_NAMES, unknown_source
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,11 +57,9 @@ class RunConfig(BaseModel):
     @field_validator("sources")
     @classmethod
     def _known_sources(cls, value: dict[str, Path]) -> dict[str, Path]:
-        unknown = set(value) - set(SOURCE_NAMES)
+        unknown = sorted(set(value) - set(SOURCE_NAMES))
         if unknown:
-            raise ValueError(
-                f"unknown source(s) {sorted(unknown)}; known: {', '.join(SOURCE_NAMES)}"
-            )
+            raise ValueError("; ".join(unknown_source(name) for name in unknown))
         if not value:
             raise ValueError("give at least one source")
         return value

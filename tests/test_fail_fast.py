@@ -216,3 +216,19 @@ def test_a_nul_byte_in_a_scin_image_path_is_a_skip(tmp_path):
     cases.write_text(text.replace(path_cell, path_cell[:-4] + "\x00.png", 1), encoding="utf-8")
     result = get_source("scin").read(root)
     assert any("NUL byte" in s.detail for s in result.skipped)
+
+
+def test_a_typo_in_a_source_name_gets_did_you_mean(tmp_path):
+    result = CliRunner().invoke(cli, ["sources", "check", "pad_ufes", str(tmp_path)])
+    assert result.exit_code == 2 and "did you mean pad_ufes_20?" in result.output
+    result = CliRunner().invoke(
+        cli, ["plan", "--source", "bcn2000=x", "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 2 and "did you mean bcn20000?" in result.output
+
+
+def test_cancel_without_batch_jobs_needs_no_key(tmp_path, monkeypatch):
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(cli, ["cancel", str(tmp_path)])
+    assert result.exit_code == 0 and "nothing to cancel" in result.output

@@ -79,13 +79,16 @@ def cancel(run: Path) -> None:
     failures (then `--retry-failed` resubmits them)."""
     from ..batch import TERMINAL, load_jobs
 
+    jobs = [j for j in load_jobs(run) if j["name"] and not j["merged"]]
+    jobs = [j for j in jobs if j["state"] not in TERMINAL]
+    if not jobs:
+        out.print(f"{run} has no unfinished batch job: nothing to cancel")
+        return
     client = _client()
     if client is None:
         raise UsageFailure("no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)")
-    jobs = load_jobs(run)
     cancelled = []
     for job in jobs:
-        if job["name"] and not job["merged"] and job["state"] not in TERMINAL:
-            client.batches.cancel(name=job["name"])
-            cancelled.append(job["name"])
+        client.batches.cancel(name=job["name"])
+        cancelled.append(job["name"])
     out.print(f"cancelled {len(cancelled)} job(s): {', '.join(cancelled) or '-'}")

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from ..paths import sample_root
 from ..sources import SOURCES
+from ..sources.registry import unknown_source
 from .common import UsageFailure, out, progress_bar, read_source, warn
 
 
@@ -26,9 +27,7 @@ def parse_sources(values: tuple[str, ...], sample: bool) -> list[tuple[str, Path
         if not sep or not root:
             raise click.UsageError(f"--source {value!r}: expected NAME=ROOT")
         if name not in SOURCES:
-            raise click.UsageError(
-                f"--source {value!r}: unknown source; known: {', '.join(SOURCES)}"
-            )
+            raise click.UsageError(f"--source {value!r}: {unknown_source(name)}")
         if any(name == seen for seen, _ in pairs):
             raise click.UsageError(f"--source {name} given twice")
         pairs.append((name, Path(root).expanduser()))

@@ -14,8 +14,19 @@ from rich.table import Table
 from ..paths import sample_root
 from ..records import POLICY_SKIPS, Skip
 from ..sources import ReadResult
-from ..sources.registry import REGISTRY, SOURCE_NAMES
+from ..sources.registry import REGISTRY, SOURCE_NAMES, unknown_source
 from .common import out, read_source
+
+
+class SourceName(click.ParamType):
+    """A source name; a typo gets "did you mean ...?"."""
+
+    name = "SOURCE"
+
+    def convert(self, value, param, ctx):  # noqa: ANN001, ANN201 - click's signature
+        if value in SOURCE_NAMES:
+            return value
+        self.fail(unknown_source(value), param, ctx)
 
 
 @click.group()
@@ -33,7 +44,7 @@ def sources_list() -> None:
 
 
 @sources.command("check")
-@click.argument("source", type=click.Choice(SOURCE_NAMES), required=False)
+@click.argument("source", type=SourceName(), required=False)
 @click.argument("root", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option(

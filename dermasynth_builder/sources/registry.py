@@ -153,12 +153,22 @@ REGISTRY: dict[str, SourceInfo] = {
 SOURCE_NAMES: tuple[str, ...] = tuple(REGISTRY)
 
 
+def unknown_source(name: str) -> str:
+    """What to say about a name that is no source: the closest known name, or all of them."""
+    import difflib
+
+    close = difflib.get_close_matches(name.lower(), SOURCE_NAMES, n=1, cutoff=0.6)
+    if close:
+        return f"unknown source {name!r}; did you mean {close[0]}?"
+    return f"unknown source {name!r}; known: {', '.join(SOURCE_NAMES)}"
+
+
 def source_info(name: str) -> SourceInfo:
     """The registry entry of ``name``; a ``KeyError`` lists the known names."""
     try:
         return REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown source {name!r}; known: {', '.join(REGISTRY)}") from None
+        raise KeyError(unknown_source(name)) from None
 
 
 for _info in REGISTRY.values():  # a typo in the table fails at import, not in a card
