@@ -109,7 +109,47 @@ def config_problems(config: RunConfig) -> list[str]:
         )
     if cls.needs_model and not g.model:
         problems.append(f'[generate] backend = {g.backend!r} needs model = "..."')
-    return problems
+    return problems + _pricing_problems(g)
+
+
+def _pricing_problems(g: GenerateOptions) -> list[str]:
+    """The price file and the model's settings, in the config's words."""
+    from .pricing import SettingsError, load_profiles, resolve_settings
+
+    if g.prices is not None and not g.prices.is_file():
+        return [f"[generate] prices = {str(g.prices)!r}: no such file"]
+    try:
+        profiles = load_profiles(g.prices)
+        resolve_settings(profiles, g.model, g.media_resolution, g.thinking, g.max_image_side)
+    except SettingsError as exc:
+        message = str(exc).replace("--media-resolution", "media_resolution")
+        return [f"[generate] {message.replace('--thinking', 'thinking')}"]
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        return [f"[generate] prices = {str(g.prices)!r}: cannot read ({exc})"]
+    return []
+
+
+def config_warnings(config: RunConfig) -> list[str]:
+    """What the run can go on with but the user should know before it starts."""
+    from .backends import BackendConfigError, backend_class
+    from .pricing import load_profiles
+
+    g = config.generate
+    try:
+        if backend_class(g.backend).needs_model:  # a server's own model: no price list
+            return []
+    except BackendConfigError:
+        return []
+    try:
+        known = load_profiles(g.prices).find(g.model) is not None
+    except Exception:  # noqa: BLE001 - config_problems reports an unreadable price file
+        return []
+    if known:
+        return []
+    return [
+        f"[generate] model = {g.model!r} has no profile: its cost reads unknown "
+        "(add it with prices = FILE)"
+    ]
 
 
 def _resolve(base: Path, path: Path) -> Path:

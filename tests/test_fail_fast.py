@@ -31,6 +31,11 @@ def _config(tmp_path, generate: str, source: str | None = None) -> str:
             "[generate] backend = 'gemini' needs an API key: set GEMINI_API_KEY",
         ),
         ('backend = "nope"', "[generate] backend = 'nope': unknown backend"),
+        ('backend = "offline"\nprices = "nowhere.yaml"', "[generate] prices = 'nowhere.yaml': no"),
+        (
+            'backend = "offline"\nmodel = "gemini-2.0-flash"\nmedia_resolution = "low"',
+            "[generate] media_resolution: gemini-2.0-flash bills images by 768 px tiles",
+        ),
     ],
 )
 def test_run_checks_the_config_before_planning(tmp_path, generate, words):
@@ -232,3 +237,11 @@ def test_cancel_without_batch_jobs_needs_no_key(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     result = CliRunner().invoke(cli, ["cancel", str(tmp_path)])
     assert result.exit_code == 0 and "nothing to cancel" in result.output
+
+
+def test_run_warns_of_an_unpriced_model_before_work(tmp_path):
+    config = _config(tmp_path, 'backend = "offline"\nmodel = "gemini-2.5-flsh"')
+    result = CliRunner().invoke(cli, ["run", config])
+    first = result.output.splitlines()[0]
+    assert first.startswith("warning: ") and "model = 'gemini-2.5-flsh' has no profile" in first
+    assert "cost reads unknown" in first

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from ..options import GenerateOptions
 from ..paths import sample_root
 from ..sources import SOURCES
-from .common import UsageFailure, err, out, read_source
+from .common import UsageFailure, err, out, read_source, warn
 from .generate import run_generate
 
 if TYPE_CHECKING:  # the pipeline reads curate's config: imported when a run starts
@@ -124,13 +124,15 @@ def run_command(config_path: Path) -> None:
         raise UsageFailure(f"{config_path}: {where}: {first['msg']}") from None
     except (OSError, ValueError) as exc:
         raise UsageFailure(f"{config_path}: {exc}") from None
-    from ..pipeline import config_problems
+    from ..pipeline import config_problems, config_warnings
 
     problems = config_problems(config)
     if problems:
         for problem in problems[1:]:
             err.print(f"error: {config_path}: {problem}")
         raise UsageFailure(f"{config_path}: {problems[0]}")
+    for warning in config_warnings(config):
+        warn(f"{config_path}: {warning}")
     sys.exit(execute(config))
 
 
