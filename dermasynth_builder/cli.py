@@ -15,6 +15,7 @@ from .commands.export import export
 from .commands.finetune import finetune
 from .commands.generate import generate
 from .commands.import_original import import_original
+from .commands.judge import judge
 from .commands.package import package
 from .commands.plan import plan
 from .commands.push import push
@@ -81,6 +82,7 @@ cli.add_command(import_original, name="import-original")
 cli.add_command(export)
 cli.add_command(eval_command, name="eval")
 cli.add_command(finetune)
+cli.add_command(judge)
 
 
 def main() -> None:

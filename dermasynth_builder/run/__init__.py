@@ -5,6 +5,7 @@ from .fingerprint import plan_fingerprint, template_digests, what_changed
 from .folder import (
     FAILURES,
     HELDOUT,
+    JUDGEMENTS,
     PAIRS,
     RECORDS,
     REJECTED,
@@ -17,12 +18,22 @@ from .folder import (
 )
 from .jsonl import RunFolderError, dumps, iter_jsonl, write_json_atomic, write_jsonl_atomic
 from .lock import RunLockedError
-from .schema import Failure, Pair, Rejected, Request, Response, SchemaError, SourceRecord
+from .schema import (
+    Failure,
+    Judgement,
+    Pair,
+    Rejected,
+    Request,
+    Response,
+    SchemaError,
+    SourceRecord,
+)
 from .sink import ResultSink
 
 __all__ = [
     "FAILURES",
     "HELDOUT",
+    "JUDGEMENTS",
     "PAIRS",
     "RECORDS",
     "REJECTED",
@@ -32,6 +43,7 @@ __all__ = [
     "SKIPPED",
     "STEPS",
     "Failure",
+    "Judgement",
     "Pair",
     "Rejected",
     "Request",

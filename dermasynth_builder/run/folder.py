@@ -19,7 +19,17 @@ from typing import Any, TypeVar
 from .fingerprint import file_digest, what_changed
 from .jsonl import TMP_SUFFIX, RunFolderError, iter_jsonl, write_json_atomic, write_jsonl_atomic
 from .lock import locked
-from .schema import Failure, Pair, Rejected, Request, Response, Row, SchemaError, SourceRecord
+from .schema import (
+    Failure,
+    Judgement,
+    Pair,
+    Rejected,
+    Request,
+    Response,
+    Row,
+    SchemaError,
+    SourceRecord,
+)
 from .sink import ResultSink
 
 RUN_JSON = "run.json"
@@ -32,10 +42,20 @@ RESPONSES = "responses.jsonl"
 FAILURES = "failures.jsonl"
 PAIRS = "pairs.jsonl"
 REJECTED = "rejected.jsonl"
+JUDGEMENTS = "judgements.jsonl"  # `dermasynth judge`: a verdict per kept pair; curate reads it
 STEPS = ("plan", "generate", "curate", "package")
 # What steps after the plan made: moved aside together by a fresh plan, never mixed with another.
-RESULTS = (RESPONSES, FAILURES, PAIRS, REJECTED, "unmatched.jsonl", "report.json", "report.md")
-RESULT_DIRS = ("figures", "batch")
+RESULTS = (
+    RESPONSES,
+    FAILURES,
+    PAIRS,
+    REJECTED,
+    JUDGEMENTS,
+    "unmatched.jsonl",
+    "report.json",
+    "report.md",
+)
+RESULT_DIRS = ("figures", "batch", "judge")
 RESULT_STATE = ("batch_jobs.json",)
 FORMAT = 2
 
@@ -125,6 +145,12 @@ class RunFolder:
 
     def rejected(self) -> Iterator[Rejected]:
         return self._rows(REJECTED, Rejected)
+
+    def judgements(self) -> Iterator[Judgement]:
+        """The judge's verdicts (none when `dermasynth judge` has not run)."""
+        if not self.file(JUDGEMENTS).is_file():
+            return iter(())
+        return self._rows(JUDGEMENTS, Judgement)
 
     def write_records(self, records: Iterable[SourceRecord]) -> int:
         return write_jsonl_atomic(self.file(RECORDS), (r.to_dict() for r in records))

@@ -15,6 +15,7 @@ from ..records import Skip, SourceRecord
 __all__ = [
     "PAIR_RECORD_FIELDS",
     "Failure",
+    "Judgement",
     "Pair",
     "Rejected",
     "Request",
@@ -195,3 +196,19 @@ class Rejected(Pair):
 
     filter: str = ""
     reason: str = ""
+
+
+@_names
+@dataclass(slots=True)
+class Judgement(Row):
+    """A judge model's verdict on one kept pair (``judgements.jsonl``), by the pair's ``id``.
+
+    Each check is "ok", the problem's name, or None when the judge gave no usable verdict.
+    """
+
+    id: str
+    label: str | None = None  # "ok" | "contradicts": the answer's call vs the record's label
+    facts: str | None = None  # "ok" | "invented": case facts the question does not give
+    advice: str | None = None  # "ok" | "unsafe": individual or unsafe medical advice
+    reason: str | None = None
+    model: str | None = None
