@@ -19,12 +19,7 @@ from dermasynth_builder.curate.filters import (
     RefusalFilter,
     SchemaFilter,
 )
-from dermasynth_builder.curate.flags import (
-    LabelChecker,
-    load_synonyms,
-    malignancy_consistent,
-    stance,
-)
+from dermasynth_builder.curate.flags import LabelChecker, malignancy_consistent, stance
 from dermasynth_builder.curate.novelty import NoveltyIndex, lcs, rouge_l, tokens
 from dermasynth_builder.paths import sample_root
 from dermasynth_builder.plan import make_plan
@@ -172,7 +167,7 @@ def test_duplicate_filter_same_image_only():
 
 
 def test_label_consistency_flag():
-    checker = LabelChecker(load_synonyms(), ["basal cell carcinoma", "nevus", "Eczema"])
+    checker = LabelChecker()
     assert checker.consistent(
         "basal cell carcinoma", "Features suggest a BCC with arborizing vessels."
     )

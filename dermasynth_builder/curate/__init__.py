@@ -27,7 +27,7 @@ from .filters import (
     RevealsDiagnosisFilter,
     SchemaFilter,
 )
-from .flags import LabelChecker, flags_for, load_synonyms
+from .flags import LabelChecker, flags_for
 from .novelty import tokens
 from .report import ReportStats, write_report
 
@@ -83,9 +83,7 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
         duplicates,
         novelty,
     ]
-    checker = LabelChecker(
-        load_synonyms(config.synonyms), [r.diagnosis for r in records.values() if r.diagnosis]
-    )
+    checker = LabelChecker(config.synonyms)
     summary = CurateSummary(responses=len(responses))
     stats = ReportStats()
     rejected_rows: list[Rejected] = []
