@@ -8,6 +8,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from dermasynth_builder.card import _report_sections
 from dermasynth_builder.cli import cli
 from dermasynth_builder.curate import curate
 from dermasynth_builder.curate.config import CurateConfig
@@ -19,13 +20,9 @@ from dermasynth_builder.curate.filters import (
     RefusalFilter,
     SchemaFilter,
 )
-from dermasynth_builder.curate.flags import (
-    LabelChecker,
-    load_synonyms,
-    malignancy_consistent,
-    stance,
-)
+from dermasynth_builder.curate.flags import LabelChecker, malignancy_consistent, stance
 from dermasynth_builder.curate.novelty import NoveltyIndex, lcs, rouge_l, tokens
+from dermasynth_builder.curate.subgroups import SubgroupStats, age_band, report_block, sections
 from dermasynth_builder.paths import sample_root
 from dermasynth_builder.plan import make_plan
 
@@ -172,7 +169,7 @@ def test_duplicate_filter_same_image_only():
 
 
 def test_label_consistency_flag():
-    checker = LabelChecker(load_synonyms(), ["basal cell carcinoma", "nevus", "Eczema"])
+    checker = LabelChecker()
     assert checker.consistent(
         "basal cell carcinoma", "Features suggest a BCC with arborizing vessels."
     )
@@ -274,8 +271,17 @@ def test_curate_a_misbehaving_run(tmp_path):
     } <= set(first)
     report = json.loads((run / "report.json").read_text())
     assert report["accepted"] == len(pairs) and report["rejected_by_filter"]["leakage"] > 0
-    assert len(report["figures"]) == 4 and all((run / f).is_file() for f in report["figures"])
-    assert "## Diagnosis agreement" in (run / "report.md").read_text()
+    assert len(report["figures"]) == 5 and all((run / f).is_file() for f in report["figures"])
+    assert "figures/subgroups.png" in report["figures"]
+    md = (run / "report.md").read_text()
+    assert "## Diagnosis agreement" in md and "## Subgroups: Fitzpatrick skin type" in md
+    # subgroup rows count every response once per dimension, kept or rejected
+    fitz = [r for r in report["subgroups"]["rows"] if r["dimension"] == "fitzpatrick_skin_type"]
+    every = [r for r in fitz if r["source"] == "all sources"]
+    assert sum(r["pairs"] for r in every) == len(pairs)
+    assert sum(r["rejected"] for r in every) == len(rejected)
+    # the card renders report["sections"] as they are
+    assert [s["title"] for s in _report_sections(report)][0].startswith("Subgroups")
     # rerunning gives the same files
     before = {n: (run / n).read_bytes() for n in ("pairs.jsonl", "rejected.jsonl", "report.json")}
     CliRunner().invoke(cli, ["curate", str(run)], catch_exceptions=False)
@@ -285,3 +291,42 @@ def test_curate_a_misbehaving_run(tmp_path):
 def test_curate_cli_errors(tmp_path):
     result = CliRunner().invoke(cli, ["curate", str(tmp_path)])
     assert result.exit_code == 2 and "run.json" in result.output
+
+
+def test_age_bands():
+    assert age_band(45) == "40-49" and age_band(17) == "0-17" and age_band(85) == "80+"
+    assert age_band(None, "18 to 29") == "18-29" and age_band(None, "80 or above") == "80+"
+    assert age_band(None, None) == "unknown"
+
+
+def test_subgroup_rates_only_where_the_subgroup_is_large_enough():
+    stats = SubgroupStats()
+    for i in range(40):  # type II: 40 kept, 30 of them agree
+        p = {"source": "pad_ufes_20", "fitzpatrick_skin_type": "II", "sex": "female", "age": 55}
+        p["label_consistent"] = i < 30
+        stats.accept(p, None, ("label_consistent",))
+    for _ in range(5):  # type VI: 3 kept (agree), 2 rejected
+        stats.reject({"source": "pad_ufes_20", "fitzpatrick_skin_type": "VI"})
+    for _ in range(3):
+        p = {"source": "pad_ufes_20", "fitzpatrick_skin_type": "VI", "label_consistent": True}
+        stats.accept(p, None, ("label_consistent",))
+    scin = {"source": "scin", "fitzpatrick_skin_type": "IV", "label_consistent": None}
+    stats.accept(scin, {"monk_skin_tone": 7, "extra": {"age_group": "30 to 39"}}, ())
+    block = report_block(stats, min_n=30)
+    rows = {(r["dimension"], r["source"], r["group"]): r for r in block["rows"]}
+    two = rows[("fitzpatrick_skin_type", "pad_ufes_20", "II")]
+    assert two["pairs"] == 40 and two["label_agreement"] == 0.75 and two["rejection_rate"] == 0
+    six = rows[("fitzpatrick_skin_type", "pad_ufes_20", "VI")]
+    assert (six["pairs"], six["rejected"]) == (3, 5) and six["label_agreement"] is None
+    assert six["rejection_rate"] is None  # 8 pairs seen: too few for a rate
+    assert rows[("monk_skin_tone", "scin", "7")]["pairs"] == 1
+    assert not any(k[0] == "monk_skin_tone" and k[1] == "pad_ufes_20" for k in rows)
+    assert rows[("age_band", "scin", "30-39")]["pairs"] == 1
+    assert rows[("age_band", "all sources", "50-59")]["pairs"] == 40
+    tables = {s["title"]: s for s in sections(block)}
+    fitz = tables["Subgroups: Fitzpatrick skin type"]
+    cells = {(r[0], r[1]): r for r in fitz["rows"]}
+    assert cells[("pad_ufes_20", "II")][5] == "75.0% (n=40)"
+    assert cells[("pad_ufes_20", "VI")][5] == "too few (n=3)"
+    assert cells[("pad_ufes_20", "VI")][4] == "too few (n=8)"
+    assert [r[1] for r in fitz["rows"] if r[0] == "all sources"] == ["II", "IV", "VI"]

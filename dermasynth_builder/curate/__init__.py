@@ -27,7 +27,7 @@ from .filters import (
     RevealsDiagnosisFilter,
     SchemaFilter,
 )
-from .flags import LabelChecker, flags_for, load_synonyms
+from .flags import LabelChecker, flags_for
 from .novelty import tokens
 from .report import ReportStats, write_report
 
@@ -83,9 +83,7 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
         duplicates,
         novelty,
     ]
-    checker = LabelChecker(
-        load_synonyms(config.synonyms), [r.diagnosis for r in records.values() if r.diagnosis]
-    )
+    checker = LabelChecker(config.synonyms)
     summary = CurateSummary(responses=len(responses))
     stats = ReportStats()
     rejected_rows: list[Rejected] = []
@@ -95,13 +93,14 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
             response = responses.get(request.id)
             if response is None:
                 continue
-            pair = make_pair(response, records.get((response.source, response.image_id)), version)
+            record = records.get((response.source, response.image_id))
+            pair = make_pair(response, record, version)
             for f in chain:
                 reason = f.check(pair)
                 if reason is not None:
                     rejected_rows.append(Rejected(**pair, filter=f.name, reason=reason))
                     summary.rejected[(f.name, reason.split(":")[0])] += 1
-                    stats.reject(pair, f.name)
+                    stats.reject(pair, f.name, record)
                     break
             else:
                 duplicates.accept(pair)
@@ -110,7 +109,7 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
                     pair, checker, config.diagnosis_types, config.malignancy_types
                 )
                 pair.update(flags)
-                stats.accept(pair, applies)
+                stats.accept(pair, applies, record)
                 summary.accepted += 1
                 yield Pair(**pair)
 
@@ -118,7 +117,7 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
     folder.write_rows(REJECTED, rejected_rows)
     summary.novelty_comparisons = novelty.comparisons
     summary.novelty_candidates = sum(i.candidates for i in novelty.indexes.values())
-    summary.report = write_report(run, stats, figures=figures)
+    summary.report = write_report(run, stats, figures=figures, min_subgroup=config.min_subgroup)
     folder.update(
         curation={
             "config": config.model_dump(

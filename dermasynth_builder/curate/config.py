@@ -61,6 +61,8 @@ class CurateConfig(BaseModel):
     diagnosis_types: list[str] = DIAGNOSIS_TYPES
     malignancy_types: list[str] = MALIGNANCY_TYPES
     synonyms: Path | None = None
+    # subgroup tables: a rate needs at least this many pairs (else "too few")
+    min_subgroup: int = Field(default=30, ge=1)
     # the `grounding` and `reveals_diagnosis` filters (curate/grounding.py); on by default
     grounding: bool = True
 

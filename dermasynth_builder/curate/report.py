@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..run import write_json_atomic
+from . import subgroups as sg
 from .novelty import tokens
 
 FIGURES = "figures"
@@ -18,20 +19,26 @@ FIGURES = "figures"
 class ReportStats:
     by_type: Counter = field(default_factory=Counter)  # (source, question_type) -> accepted
     by_task: Counter = field(default_factory=Counter)
-    lengths: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    # answer length (words) -> pairs, per task: a histogram, so memory does not grow with pairs
+    lengths: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     leading: Counter = field(default_factory=Counter)
     leading_self: Counter = field(default_factory=Counter)
     rejected: Counter = field(default_factory=Counter)  # filter -> n
     rejected_by_source: Counter = field(default_factory=Counter)  # (source, filter) -> n
     label: dict[tuple[str, str], Counter] = field(default_factory=lambda: defaultdict(Counter))
     malignancy: dict[tuple[str, str], Counter] = field(default_factory=lambda: defaultdict(Counter))
+    subgroups: sg.SubgroupStats = field(default_factory=sg.SubgroupStats)
 
-    def accept(self, pair: dict[str, Any], flagged: tuple[str, ...] = ()) -> None:
-        """Count an accepted pair; ``flagged`` names the flags that apply to its question type."""
+    def accept(
+        self, pair: dict[str, Any], flagged: tuple[str, ...] = (), record: Any = None
+    ) -> None:
+        """Count an accepted pair; ``flagged`` names the flags that apply to its question type;
+        ``record`` (its image's) gives subgroups the pair does not carry (Monk tone, SCIN age)."""
         key = (pair["source"], pair["question_type"])
         self.by_type[key] += 1
         self.by_task[pair["task"]] += 1
-        self.lengths[pair["task"]].append(len(pair["answer"].split()))
+        self.lengths[pair["task"]][len(pair["answer"].split())] += 1
+        self.subgroups.accept(pair, record, flagged)
         lead = " ".join(tokens(pair["question"] or "")[:2])
         self.leading[lead] += 1
         if pair.get("self_instruct"):
@@ -43,9 +50,10 @@ class ReportStats:
             if name in flagged:
                 table[key][_word(pair[name])] += 1
 
-    def reject(self, pair: dict[str, Any], filter_name: str) -> None:
+    def reject(self, pair: dict[str, Any], filter_name: str, record: Any = None) -> None:
         self.rejected[filter_name] += 1
         self.rejected_by_source[(pair["source"], filter_name)] += 1
+        self.subgroups.reject(pair, record)
 
 
 def _word(value: bool | None) -> str:
@@ -72,7 +80,7 @@ def _rates(table: dict[tuple[str, str], Counter]) -> list[dict[str, Any]]:
     return rows
 
 
-def build(stats: ReportStats) -> dict[str, Any]:
+def build(stats: ReportStats, min_subgroup: int = 30) -> dict[str, Any]:
     per_source: Counter = Counter()
     for (source, _), n in stats.by_type.items():
         per_source[source] += n
@@ -96,27 +104,41 @@ def build(stats: ReportStats) -> dict[str, Any]:
         ],
         "label_agreement": _rates(stats.label),
         "malignancy_agreement": _rates(stats.malignancy),
+        "subgroups": (block := sg.report_block(stats.subgroups, min_subgroup)),
+        # tables the card renders as they are (card.py: report["sections"])
+        "sections": sg.sections(block),
     }
 
 
-def _summary(values: list[int]) -> dict[str, float]:
-    values = sorted(values)
-    n = len(values)
+def _summary(histogram: Counter) -> dict[str, float]:
+    n = sum(histogram.values())
     if not n:
         return {"n": 0}
+    ordered = sorted(histogram.items())
+
+    def nth(k: int) -> int:  # the k-th smallest value (0-based)
+        seen = 0
+        for value, count in ordered:
+            seen += count
+            if seen > k:
+                return value
+        return ordered[-1][0]
+
     return {
         "n": n,
-        "min": values[0],
-        "median": values[n // 2],
-        "mean": round(sum(values) / n, 1),
-        "p95": values[min(n - 1, int(n * 0.95))],
-        "max": values[-1],
+        "min": ordered[0][0],
+        "median": nth(n // 2),
+        "mean": round(sum(v * c for v, c in ordered) / n, 1),
+        "p95": nth(min(n - 1, int(n * 0.95))),
+        "max": ordered[-1][0],
     }
 
 
-def write_report(run: Path, stats: ReportStats, figures: bool = True) -> dict[str, Any]:
-    report = build(stats)
-    report["figures"] = _figures(run / FIGURES, stats) if figures else []
+def write_report(
+    run: Path, stats: ReportStats, figures: bool = True, min_subgroup: int = 30
+) -> dict[str, Any]:
+    report = build(stats, min_subgroup)
+    report["figures"] = _figures(run / FIGURES, stats, report["subgroups"]) if figures else []
     write_json_atomic(run / "report.json", report)
     (run / "report.md").write_text(markdown(report), encoding="utf-8")
     return report
@@ -190,12 +212,13 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|---|",
     ]
     lines += [f"| {w} | {n:,} |" for w, n in report["leading_words"][:20]]
+    lines += sg.markdown(report["subgroups"])
     if report["figures"]:
         lines += ["", "## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in report["figures"]]
     return "\n".join(lines) + "\n"
 
 
-def _figures(folder: Path, stats: ReportStats) -> list[str]:
+def _figures(folder: Path, stats: ReportStats, subgroups: dict[str, Any]) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -228,8 +251,9 @@ def _figures(folder: Path, stats: ReportStats) -> list[str]:
     save(fig, "pairs_by_type.png")
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    for task, values in sorted(stats.lengths.items()):
-        ax.hist(values, bins=40, alpha=0.6, label=task)
+    for task, histogram in sorted(stats.lengths.items()):
+        values = sorted(histogram)
+        ax.hist(values, bins=40, weights=[histogram[v] for v in values], alpha=0.6, label=task)
     ax.set_xlabel("answer length (words)")
     ax.set_ylabel("pairs")
     ax.set_title("Answer length distribution")
@@ -250,6 +274,9 @@ def _figures(folder: Path, stats: ReportStats) -> list[str]:
     ax.set_ylabel("pairs")
     ax.set_title("Rejections by filter")
     save(fig, "rejections.png")
+    name = sg.figure(folder, subgroups)
+    if name:
+        made.append(f"{FIGURES}/{name}")
     return made
 
 
