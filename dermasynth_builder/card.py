@@ -7,7 +7,6 @@ error, so a card never mislabels one."""
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import Counter
 from pathlib import Path
@@ -153,13 +152,10 @@ FLAT_CALL = (
 
 
 def format_cost(usd: float | None) -> str | None:
-    """A cost as generate printed it: cents for dollars, significant digits below a dollar."""
+    """A cost exactly as `generate` printed it (dollars to four decimals); None for no cost."""
     if not usd:
         return None
-    if usd >= 1:
-        return f"${usd:,.2f}"
-    digits = max(2, 1 - math.floor(math.log10(usd)))
-    return f"${usd:.{digits}f}"
+    return f"${usd:,.4f}"
 
 
 def fill_repo_id(card: str, repo_id: str) -> str:
@@ -279,6 +275,7 @@ def render_card(
         "one_question_per_request": bool(generation["options"].get("one_question_per_request")),
         "upload_max_side": generation["options"].get("max_image_side")
         or (generation.get("model_settings") or {}).get("max_image_side"),
+        "upload_original": bool((generation.get("model_settings") or {}).get("original_bytes")),
         "grounding_rejected": int((report.get("rejected_by_filter") or {}).get("grounding", 0)),
         "official_test_left_out": _left_out(run, plan),
         "include_official_test": bool(plan.get("include_official_test")),

@@ -189,9 +189,10 @@ def test_card_holds_only_what_the_release_holds(tmp_path, sample_copy):
 
 
 def test_format_cost():
+    # as `generate` prints it
     assert format_cost(0.0011) == "$0.0011"
-    assert format_cost(0.032) == "$0.032"
-    assert format_cost(12.345) == "$12.35"
+    assert format_cost(0.028941) == "$0.0289"
+    assert format_cost(1234.5) == "$1,234.5000"
     assert format_cost(0) is None
 
 
@@ -263,3 +264,33 @@ def test_run_config_skips_finished_steps(tmp_path, sample_copy):
     config.write_text(config.read_text() + "[typo]\nx = 1\n")
     bad = runner.invoke(cli, ["run", str(config)])
     assert bad.exit_code == 2 and "typo" in bad.output
+
+
+def test_card_of_a_model_release_states_calls_images_grounding_and_splits(run, tmp_path):
+    """What issue 12 asks the card to state, for pairs a real model wrote (the card is rendered
+    from the same release with its pairs' model renamed; nothing else differs)."""
+    from dermasynth_builder.card import render_card
+
+    release = package(run, tmp_path / "rel", test_fraction=0.2)
+    info = json.loads((run / "run.json").read_text())
+    info["generation"]["model_settings"] = {"max_image_side": 3072, "original_bytes": True}
+    n = sum(release.models.values())
+    release.models = Counter({"gemini-3.1-flash-lite": n})
+    text = render_card(run, info, release)
+    assert "Offline" not in text and "offline backend" not in text
+    for needle in (
+        "answered in a single call",  # call packing
+        "downscaled before they were sent to the model when their longest side exceeded\n3072",
+        "smaller images were sent as their original bytes",
+        "re-encoded as JPEG (quality 90)",  # in the release
+        "Grounding policy",
+        "`grounding` filter",
+        "official test images are kept out",
+        "seeded hash of the group",
+        "No official test image is ever in `train`",
+    ):
+        assert needle in text, needle
+    info["generation"]["model_settings"]["original_bytes"] = False
+    assert "smaller images were re-encoded as JPEG" in render_card(run, info, release)
+    info["generation"]["options"]["one_question_per_request"] = True
+    assert "in its own call" in render_card(run, info, release)

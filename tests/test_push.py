@@ -142,3 +142,80 @@ def test_missing_or_wrong_token(release, tmp_path):
         assert "hf_wrong_token_000" not in wrong.stdout + wrong.stderr
     not_release = dermasynth("push", str(tmp_path), "--repo-id", "tester/x", env=os.environ.copy())
     assert not_release.returncode == 2 and "release folder" in not_release.stderr
+
+
+def test_transient_hub_errors_are_retried(release, tmp_path):
+    folder, _ = release
+    with FakeHub(token=TOKEN) as hub:
+        hub.fail("POST", "/api/repos/create", "drop")  # connection dropped without an answer
+        hub.fail("POST", "/commit/", 500, times=2)
+        result = dermasynth(
+            "push", str(folder), "--repo-id", "tester/retry", "--allow-offline",
+            "--retry-delay", "0", env=env_for(hub, tmp_path),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.count("retrying") == 3 and "Traceback" not in result.stderr
+        files = hub.files("tester/retry")
+        assert 'load_dataset("tester/retry", "scin")' in files["README.md"].decode()
+        assert len(files) == len([p for p in folder.rglob("*") if p.is_file()]) - 1  # no marker
+
+
+def test_hub_outage_fails_with_one_line(release, tmp_path):
+    folder, _ = release
+    with FakeHub(token=TOKEN) as hub:
+        hub.fail("POST", "/commit/", 503, times=100)
+        result = dermasynth(
+            "push", str(folder), "--repo-id", "tester/down", "--allow-offline",
+            "--retries", "2", "--retry-delay", "0", env=env_for(hub, tmp_path),
+        )  # fmt: skip
+        commits = [e for e in hub.log if e["path"].endswith("/commit/main")]
+    assert result.returncode == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert len(errors) == 1 and "after 3 tries" in errors[0] and "Traceback" not in result.stderr
+    assert len(commits) == 3
+    # the network down: nothing listens on the endpoint
+    with FakeHub(token=TOKEN) as gone:
+        env = env_for(gone, tmp_path)
+    down = dermasynth(
+        "push", str(folder), "--repo-id", "tester/down", "--allow-offline",
+        "--retries", "1", "--retry-delay", "0", env=env,
+    )  # fmt: skip
+    assert down.returncode == 1, down.stderr
+    assert "Traceback" not in down.stderr and down.stderr.strip().splitlines()[-1].startswith(
+        "error: creating the repo failed after 2 tries"
+    )
+    assert TOKEN not in down.stdout + down.stderr
+
+
+@pytest.mark.parametrize("repo_id", ["../x", "tester/../x", "x", "a/b/c", "tester/bad name"])
+def test_bad_repo_id_is_one_line(release, tmp_path, repo_id):
+    folder, _ = release
+    result = dermasynth(
+        "push", str(folder), "--repo-id", repo_id, "--dry-run", env=os.environ.copy()
+    )
+    assert result.returncode == 2 and "--repo-id" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_backoff_doubles_and_stops_at_once_on_other_errors():
+    from dermasynth_builder.release_push import PushFailed, with_retries
+
+    waits, calls = [], []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 4:
+            raise ConnectionResetError("connection reset by peer")
+        return "ok"
+
+    assert with_retries(flaky, retries=5, delay=1.5, sleep=waits.append) == ("ok", 4)
+    assert waits == [1.5, 3.0, 6.0]
+
+    def broken():
+        calls.append(1)
+        raise ValueError("not a network problem")
+
+    calls.clear()
+    with pytest.raises(PushFailed, match="upload failed: not a network problem"):
+        with_retries(broken, retries=5, delay=1, sleep=waits.append)
+    assert len(calls) == 1

@@ -125,6 +125,13 @@ class _Handler(LocalHandler):
 
     def _serve(self, method: str) -> None:
         body = self._read_body()
+        fault = self.server.fake._take_fault(method, self.path)
+        if fault is not None:
+            if fault == "drop":
+                self._reply(None)
+            else:
+                self._write(*_error(int(fault), "FakeHub: injected failure"), head=method == "HEAD")
+            return
         try:
             status, payload, headers = self.server.fake._handle(self, method, body)
         except Exception as exc:  # a bug in the fake must show up as a 500, not a hang
@@ -154,8 +161,25 @@ class FakeHub(LocalServer):
         self._salt = os.urandom(8)  # two hubs never mint the same sha for a shared HF cache
         self._secret = os.urandom(16)  # signs LFS upload hrefs, which the client PUTs unauthed
         self._counter = 0
+        self._faults: list[dict[str, Any]] = []  # injected failures (see `fail`)
 
     # -- public helpers ----------------------------------------------------------------------
+
+    def fail(self, method: str, path_part: str, status: int | str = 500, times: int = 1) -> None:
+        """Answer the next ``times`` requests of ``method`` whose path contains ``path_part`` with
+        ``status`` (an int), or drop their connection without a byte (``"drop"``)."""
+        with self._lock:
+            self._faults.append({"method": method, "part": path_part, "status": status, "n": times})
+
+    def _take_fault(self, method: str, path: str) -> int | str | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault["n"] > 0 and fault["method"] == method and fault["part"] in path:
+                    fault["n"] -= 1
+                    entry = {"method": method, "path": unquote(urlsplit(path).path)}
+                    self.log.append({**entry, "status": fault["status"]})
+                    return fault["status"]
+        return None
 
     def files(self, repo_id: str) -> dict[str, bytes]:
         """Current files of a dataset repo (a copy, safe to keep across later commits)."""
