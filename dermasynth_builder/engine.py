@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,11 +29,13 @@ from .backends import (
     CallResult,
     ContentError,
     FinalError,
+    StopRun,
     TransientError,
     make_backend,
 )
 from .backends.base import SharedImage
-from .limits import RateLimiter
+from .images import CACHE_DIR, ImageCache
+from .limits import OverBudget, RateLimiter
 from .options import GenerateOptions
 from .paths import templates_dir
 from .pricing import SettingsError, cost, load_profiles, resolve_settings
@@ -107,13 +110,19 @@ class Engine:
             self.close()
             raise
         self.priced_model = self.backend.priced_as
+        self.image_cache = self._image_cache()
         self.template = make_env(templates_dir()).get_template("request.j2")
         self.roots = {k: Path(v["root"]) for k, v in self.info["plan"]["sources"].items()}
         self.progress = Progress()
+        # a model with no price: its cost reads "unknown" from the first progress line on
+        self.progress.cost_known = self.profile is not None and self.profile.standard is not None
         self.on_progress = on_progress or (lambda p: None)
         self.rpm = RateLimiter(options.rpm)
         self.tpm = RateLimiter(options.tpm)
         self.rng = random.Random()
+        self.stopped: StopRun | None = None  # why the run stopped early, if it did
+        self._connection_failures = 0  # in a row, across calls; an answer resets it
+        self._tasks: set[asyncio.Task] = set()
 
     def _configure_model(self) -> None:
         """Resolve the model's profile and the run's media resolution and thinking, hand them
@@ -143,6 +152,16 @@ class Engine:
         self.backend.use(self.settings)
         if self.backend.checks_model:
             self.backend.check_model()
+
+    def _image_cache(self) -> ImageCache:
+        """``RUN/cache/images/<plan digest>``: copies made for an older plan are removed."""
+        digest = str((self.info.get("fingerprint") or {}).get("digest") or "plan")[:16]
+        parent = self.run / CACHE_DIR
+        if parent.is_dir():
+            for old in parent.iterdir():
+                if old.name != digest:
+                    shutil.rmtree(old, ignore_errors=True)
+        return ImageCache(parent / digest, self.options.image_cache_mb * 2**20)
 
     def close(self) -> None:
         """Close the result files and release the run folder's lock."""
@@ -205,7 +224,9 @@ class Engine:
         settings = self.settings
         shared = None if images is None else images.get(path)
         if shared is None:
-            shared = SharedImage(path, settings.max_image_side, settings.keep_original)
+            shared = SharedImage(
+                path, settings.max_image_side, settings.keep_original, self.image_cache
+            )
             if images is not None:
                 images[path] = shared
         call = Call(
@@ -236,28 +257,47 @@ class Engine:
 
     # -- running ---------------------------------------------------------------------------
     async def run_async(self, finish: bool = True) -> Progress:
+        """Make every pending call. Raises ``StopRun`` (after cancelling the calls in flight,
+        which record nothing) when an answer says no call can succeed (a refused key, a model
+        the server does not have) or too many connection failures come in a row."""
         calls = collections.deque(self.pending_calls())  # a started call leaves the queue
         self.on_progress(self.progress)
         in_flight = asyncio.Semaphore(self.options.concurrency)
         window = asyncio.Semaphore(self.options.concurrency * 4)  # bounds tasks, not calls
-        tasks: set[asyncio.Task] = set()
+        tasks = self._tasks = set()
         try:
-            while calls:
-                call = calls.popleft()
+            while calls and self.stopped is None:
                 await window.acquire()
+                if self.stopped is not None:
+                    break
+                call = calls.popleft()
                 task = asyncio.create_task(self._do_call(call, in_flight))
                 task.add_done_callback(lambda t: window.release())
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
             while tasks:
-                await asyncio.gather(*list(tasks))
+                await asyncio.wait(list(tasks))
         finally:
             for task in tasks:
                 task.cancel()
             await self.backend.aclose()
+        for call in calls:  # never started: drop their hold on shared images
+            call.release()
+        if self.stopped is not None:
+            raise self.stopped
         if finish:
             self.finish()
         return self.progress
+
+    def halt(self, reason: StopRun) -> None:
+        """Stop the run: no new call starts and the calls in flight are cancelled (nothing is
+        recorded for them); ``run_async`` then raises ``reason``."""
+        if self.stopped is None:
+            self.stopped = StopRun(redact(str(reason)))
+            current = asyncio.current_task()
+            for task in list(self._tasks):
+                if task is not current:
+                    task.cancel()
 
     def run_sync(self, finish: bool = True) -> Progress:
         return asyncio.run(self.run_async(finish))
@@ -280,10 +320,14 @@ class Engine:
                 async with in_flight:
                     if self.backend.sends_image:
                         await call.image()  # prepare first: the limiter should pace arrivals
-                    await self.rpm.acquire(1)
                     await self.tpm.acquire(estimate)
+                    await self.rpm.acquire(1)
                     started = time.monotonic()
                     result = await asyncio.wait_for(self.backend.generate(call), options.timeout)
+            except OverBudget as exc:  # never sent: it could never be
+                return self.write_failure(
+                    call, "final", f"over the token budget: the call {exc} (--tpm)", attempt
+                )
             except (asyncio.TimeoutError, TimeoutError):
                 error: Exception = TransientError(
                     f"no answer within {options.timeout:g} s (timeout)"
@@ -293,10 +337,24 @@ class Engine:
             except Exception as exc:  # noqa: BLE001 - an unexpected bug must fail its requests, not the run
                 error = FinalError(f"unexpected {type(exc).__name__}: {exc}")
             else:
+                self._connection_failures = 0
                 self.tpm.settle(estimate, result.usage.total)
                 self.write_success(call, result, attempt, time.monotonic() - started)
                 return
             self.tpm.settle(estimate, 0 if isinstance(error, TransientError) else estimate)
+            if isinstance(error, StopRun):
+                return self.halt(error)
+            if isinstance(error, TransientError) and error.connection:
+                self._connection_failures += 1
+                if self._connection_failures >= options.max_connection_failures:
+                    return self.halt(
+                        StopRun(
+                            f"{self._connection_failures} connection failures in a row, the "
+                            f"last: {error}; is the server reachable?"
+                        )
+                    )
+            else:
+                self._connection_failures = 0  # the server answered
             if isinstance(error, FinalError):
                 return self.write_failure(call, "final", str(error), attempt)
             if isinstance(error, ContentError):
@@ -457,6 +515,9 @@ class Engine:
         self.folder.update(generation=summary)
         if responses + failures >= self.progress.planned:
             self.folder.finish_step("generate", responses=responses, failures=failures)
+            # every request has its outcome: the prepared images are not needed again
+            # (--retry-failed prepares the few it needs once more)
+            shutil.rmtree(self.run / "cache", ignore_errors=True)
         return summary
 
 

@@ -45,4 +45,10 @@ class GenerateOptions(BaseModel):
     timeout: float = Field(default=120.0, gt=0)
     retry_base_delay: float = Field(default=1.0, ge=0)
     retry_max_delay: float = Field(default=60.0, ge=0)
+    # this many connection failures in a row (no server reached) stop the run
+    max_connection_failures: int = Field(default=20, ge=1)
+    # seconds between progress lines when stderr is not a terminal (logs, nohup, SLURM)
+    progress_every: float = Field(default=30.0, gt=0)
+    # disk kept for images prepared (decoded, downscaled, re-encoded) for this run at most
+    image_cache_mb: int = Field(default=2048, ge=0)
     prices: Path | None = None

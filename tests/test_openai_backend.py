@@ -147,13 +147,15 @@ def test_key_is_sent_only_when_set_and_never_lands_in_the_run_folder(tmp_path, m
         for path in run.rglob("*"):
             assert KEY not in path.read_text(), path
         assert "[redacted]" in (run / "failures.jsonl").read_text()
-        # a wrong key is a final failure (401), not a retry storm, and is not written either
+        # a wrong key stops the run at the first answer (401), one line, exit 2: no retry
+        # storm, nothing recorded as failed, and the key is not written either
         monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-000000")
         result = cli_generate(run, fake, "--retry-failed")
-        assert result.exit_code == 1 and fake.stats["auth_failed"] == 1
-        failure = lines(run / "failures.jsonl")[0]
-        assert failure["kind"] == "final" and failure["reason"].startswith("HTTP 401")
-        assert "sk-wrong-key" not in (run / "failures.jsonl").read_text()
+        assert result.exit_code == 2 and fake.stats["auth_failed"] == 1, result.output
+        errors = [x for x in result.output.splitlines() if x.startswith("error:")]
+        assert len(errors) == 1 and "HTTP 401" in errors[0] and "Traceback" not in result.output
+        assert lines(run / "failures.jsonl") == []  # the failure given another round: pending
+        assert "sk-wrong-key" not in result.output
 
 
 @pytest.mark.parametrize("header", [{"retry_after": 1.0}, {"retry_after_ms": 1000}])
@@ -191,7 +193,6 @@ def test_length_is_a_content_retry_then_success(server, tmp_path):
         ([("content_filter", {})], "final", "finish reason content_filter"),
         ([("refusal", {})], "final", "model refused"),
         ([("status", {"code": 400, "message": "bad image"})], "final", "HTTP 400: bad image"),
-        ([("status", {"code": 404, "text": "no such route"})], "final", "HTTP 404"),
         ([("length", {})] * 3, "content", "finish reason length"),
         ([("bad_json", {})] * 3, "content", "invalid JSON"),
         ([("bad_json", {"text": '{"q1": {"answer": "x"}}'})] * 3, "content", "fails the schema"),

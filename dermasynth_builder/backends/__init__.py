@@ -13,6 +13,7 @@ from .base import (
     CallResult,
     ContentError,
     FinalError,
+    StopRun,
     TransientError,
     Usage,
 )
@@ -95,6 +96,7 @@ __all__ = [
     "CallResult",
     "ContentError",
     "FinalError",
+    "StopRun",
     "TransientError",
     "Usage",
     "backend_class",

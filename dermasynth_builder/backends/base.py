@@ -10,13 +10,24 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from ..images import PreparedImage, image_tokens, load_image
+from ..images import (
+    ImageCache,
+    ImageTooLarge,
+    PreparedImage,
+    image_tokens,
+    original_bytes,
+    pool,
+    prepare_cached,
+    reset_pool,
+)
 from ..records import SourceRecord
 from ..run.schema import Request
 
@@ -25,12 +36,21 @@ if TYPE_CHECKING:
 
 
 class TransientError(Exception):
-    """Worth retrying after a pause: 429, 5xx, timeouts, dropped connections."""
+    """Worth retrying after a pause: 429, 5xx, timeouts, dropped connections. ``connection``
+    marks a failure to reach the server at all (refused, reset, no route): enough of those in
+    a row stop the run instead of retrying the whole plan into failures."""
 
-    def __init__(self, message: str, retry_after: float | None = None, rate_limited: bool = False):
+    def __init__(
+        self,
+        message: str,
+        retry_after: float | None = None,
+        rate_limited: bool = False,
+        connection: bool = False,
+    ):
         super().__init__(message)
         self.retry_after = retry_after
         self.rate_limited = rate_limited
+        self.connection = connection
 
 
 class ContentError(Exception):
@@ -40,6 +60,12 @@ class ContentError(Exception):
 
 class FinalError(Exception):
     """Retrying cannot help (safety block, 400, bad key): fail the requests with this reason."""
+
+
+class StopRun(FinalError):
+    """No call can succeed until the user acts (a refused key, no permission, a model the
+    server does not have): the engine stops the run at the first such answer, quoting the
+    server, and records nothing for it or for any call not yet answered."""
 
 
 class BackendConfigError(Exception):
@@ -75,14 +101,35 @@ class CallResult:
 class SharedImage:
     """One image file's upload bytes, prepared once for every call that sends it (all the
     questions of ``--one-question-per-request``, every retry) and dropped as soon as the last
-    of those calls is answered or has failed, so memory does not grow with the run."""
+    of those calls is answered or has failed, so memory does not grow with the run.
 
-    __slots__ = ("path", "max_side", "keep_original", "users", "prepared", "_value", "_lock")
+    Original bytes (media-resolution models) are read in a thread; an image that must be
+    decoded and re-encoded is prepared in a worker process (``images.pool``), so the event loop
+    never waits on Pillow, and kept in the run's disk cache (``cache``) for retries, a resumed
+    run and batch mode."""
 
-    def __init__(self, path: Path, max_side: int = 768, keep_original: bool = False):
+    __slots__ = (
+        "path",
+        "max_side",
+        "keep_original",
+        "cache",
+        "users",
+        "prepared",
+        "_value",
+        "_lock",
+    )
+
+    def __init__(
+        self,
+        path: Path,
+        max_side: int = 768,
+        keep_original: bool = False,
+        cache: ImageCache | None = None,
+    ):
         self.path = path
         self.max_side = max_side
         self.keep_original = keep_original
+        self.cache = cache
         self.users = 0  # calls not yet finished that send this image
         self.prepared = 0  # how many times the file was read and prepared (tests, benches)
         self._value: PreparedImage | None = None
@@ -92,13 +139,35 @@ class SharedImage:
     def held(self) -> bool:
         return self._value is not None
 
-    def _load(self) -> PreparedImage:
+    def _original(self) -> PreparedImage | None:
         try:
-            value = load_image(self.path, self.max_side, self.keep_original)
+            return original_bytes(self.path, self.max_side)
+        except ImageTooLarge as exc:
+            raise FinalError(f"{exc}: {self.path}") from None
         except OSError as exc:  # deleted or damaged since the plan was made
             raise FinalError(f"image unreadable: {self.path}: {exc}") from None
-        self.prepared += 1
-        return value
+
+    async def _prepare(self) -> PreparedImage:
+        if self.keep_original:
+            value = await asyncio.to_thread(self._original)
+            if value is not None:
+                return value
+        folder = self.cache.folder if self.cache is not None else None
+        loop = asyncio.get_running_loop()
+        try:
+            image, key, size = await loop.run_in_executor(
+                pool(), prepare_cached, str(self.path), self.max_side, folder
+            )
+        except BrokenProcessPool:  # a worker died (out of memory?): a fresh pool next time
+            reset_pool()
+            raise TransientError(f"image worker process died preparing {self.path}") from None
+        except ImageTooLarge as exc:
+            raise FinalError(f"{exc}: {self.path}") from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise FinalError(f"image unreadable: {self.path}: {exc}") from None
+        if self.cache is not None:
+            self.cache.added(key, size)
+        return image
 
     async def get(self) -> PreparedImage:
         """The prepared image (read and prepared off the event loop, at most once at a time)."""
@@ -106,13 +175,26 @@ class SharedImage:
             self._lock = self._lock or asyncio.Lock()
             async with self._lock:
                 if self._value is None:
-                    self._value = await asyncio.to_thread(self._load)
+                    self._value = await self._prepare()
+                    self.prepared += 1
         return self._value
 
     def get_sync(self) -> PreparedImage:
         """The same, for code that runs outside the event loop (batch input files)."""
         if self._value is None:
-            self._value = self._load()
+            value = self._original() if self.keep_original else None
+            if value is None:
+                folder = self.cache.folder if self.cache is not None else None
+                try:
+                    value, key, size = prepare_cached(str(self.path), self.max_side, folder)
+                except ImageTooLarge as exc:
+                    raise FinalError(f"{exc}: {self.path}") from None
+                except (OSError, SyntaxError, ValueError) as exc:
+                    raise FinalError(f"image unreadable: {self.path}: {exc}") from None
+                if self.cache is not None:
+                    self.cache.added(key, size)
+            self._value = value
+            self.prepared += 1
         return self._value
 
     def release(self) -> None:
@@ -205,10 +287,33 @@ def model_for(call: Call) -> type[BaseModel]:
     return response_model(tuple(bool(r.self_instruct) for r in call.requests))
 
 
+#: An answer longer than this is not an answer (a runaway model, a broken gateway): a content
+#: failure, never a line of responses.jsonl. Real answers are a few KB.
+MAX_ANSWER_CHARS = 200_000
+#: Bytes of a response body a backend reads at most (base64 images never come back).
+MAX_BODY_BYTES = 16 * 2**20
+_BAD_UNICODE = re.compile("[\ud800-\udfff\ufffd]")
+
+
+def check_text(text: str, what: str = "answer") -> None:
+    """Raise ContentError when ``text`` is too long or holds invalid Unicode: a lone surrogate
+    (``\\ud800`` in the JSON) or U+FFFD (invalid UTF-8 bytes, replaced on decoding)."""
+    if len(text) > MAX_ANSWER_CHARS:
+        raise ContentError(
+            f"{what} too long: {len(text):,} characters (the cap is {MAX_ANSWER_CHARS:,})"
+        )
+    bad = _BAD_UNICODE.search(text)
+    if bad:
+        kind = "invalid UTF-8" if bad.group() == "\ufffd" else "a lone surrogate"
+        raise ContentError(f"{what} holds invalid Unicode ({kind} at char {bad.start()})")
+
+
 def parse_answers(call: Call, text: str | None) -> list[Answer]:
-    """Validate the model's JSON against the call's schema; a ContentError says what failed."""
+    """Validate the model's JSON against the call's schema; a ContentError says what failed
+    (an answer too long or with invalid Unicode included)."""
     if not text or not text.strip():
         raise ContentError("empty answer")
+    check_text(text)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -226,6 +331,9 @@ def parse_answers(call: Call, text: str | None) -> list[Answer]:
         question = getattr(item, "question", None)
         if not answer or (question is not None and not question.strip()):
             raise ContentError(f"empty answer for {key}")
+        check_text(answer, f"answer for {key}")  # escapes (\\ud800) decode to bad text
+        if question:
+            check_text(question, f"question for {key}")
         answers.append(Answer(answer, question.strip() if question else None))
     return answers
 

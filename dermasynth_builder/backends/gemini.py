@@ -22,6 +22,7 @@ from .base import (
     CallResult,
     ContentError,
     FinalError,
+    StopRun,
     TransientError,
     Usage,
     model_for,
@@ -80,7 +81,7 @@ def is_transport_error(exc: BaseException) -> bool:
     )
 
 
-def classify_error(exc: BaseException) -> TransientError | FinalError | None:
+def classify_error(exc: BaseException) -> TransientError | FinalError | ContentError | None:
     """What a failed SDK call means for a retry (online and batch share it); None when it is
     not an API or transport failure (a bug, to be raised as it is)."""
     from google.genai import errors
@@ -90,12 +91,23 @@ def classify_error(exc: BaseException) -> TransientError | FinalError | None:
         message = f"HTTP {code} {getattr(exc, 'status', '') or ''}: {_short(exc)}".strip()
         if code in RETRYABLE_STATUS:
             return TransientError(message, retry_delay(exc), rate_limited=code == 429)
+        if code in (401, 403, 404) or (code == 400 and _key_refused(exc)):
+            return StopRun(message)
         return FinalError(message)
     if isinstance(exc, json.JSONDecodeError):
         return TransientError(f"non-JSON response from server: {exc.msg}")
+    if isinstance(exc, UnicodeDecodeError):
+        return ContentError(f"response is not valid UTF-8 (byte {exc.start})")
     if is_transport_error(exc):
-        return TransientError(f"{type(exc).__name__}: {exc}".strip(": "))
+        timeout = "timeout" in type(exc).__name__.lower() or isinstance(exc, TimeoutError)
+        return TransientError(f"{type(exc).__name__}: {exc}".strip(": "), connection=not timeout)
     return None
+
+
+def _key_refused(exc: BaseException) -> bool:
+    """Gemini answers a bad key with 400 INVALID_ARGUMENT, reason API_KEY_INVALID."""
+    text = f"{_short(exc, 2000)} {getattr(exc, 'details', '')}"
+    return "API_KEY_INVALID" in text or "API key not valid" in text
 
 
 class GeminiBackend(Backend):

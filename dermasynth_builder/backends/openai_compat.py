@@ -27,12 +27,14 @@ except ImportError:  # pragma: no cover - older stacks ship plain httpx (same AP
     import httpx  # type: ignore[no-redef]
 
 from .base import (
+    MAX_BODY_BYTES,
     Backend,
     BackendConfigError,
     Call,
     CallResult,
     ContentError,
     FinalError,
+    StopRun,
     TransientError,
     Usage,
     model_for,
@@ -155,11 +157,17 @@ class OpenAIBackend(Backend):
     async def _complete(self, call: Call, image_url: str, *, schema: bool) -> CallResult:
         body = self.payload(call, image_url, schema=schema)
         try:
-            response = await self._client.post(self.url, json=body)
+            request = self._client.build_request("POST", self.url, json=body)
+            response = await self._client.send(request, stream=True)
+            try:
+                await _read_capped(response)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             raise TransientError(f"timeout: {type(exc).__name__}") from None
         except httpx.RequestError as exc:  # refused, reset, dropped, protocol errors
-            raise TransientError(f"{type(exc).__name__}: {exc}".strip(": ")) from None
+            message = f"{type(exc).__name__}: {exc}".strip(": ")
+            raise TransientError(message, connection=True) from None
         code = response.status_code
         if not 200 <= code < 300:
             message = f"HTTP {code}: {error_message(response)}"
@@ -169,9 +177,13 @@ class OpenAIBackend(Backend):
             if code in RETRYABLE_STATUS:
                 delay = retry_after(response.headers)
                 raise TransientError(message, delay, rate_limited=code == 429)
+            if code in (401, 403, 404):  # a refused key, no permission, no such model or route
+                raise StopRun(message)
             raise FinalError(message)
         try:
             data = response.json()
+        except UnicodeDecodeError as exc:  # bytes that are no UTF-8: the answer is unusable
+            raise ContentError(f"response is not valid UTF-8 (byte {exc.start})") from None
         except ValueError:  # an HTML page from a proxy, a truncated body
             kind = response.headers.get("content-type", "no content type")
             raise TransientError(f"non-JSON response from server (HTTP {code}, {kind})") from None
@@ -204,6 +216,19 @@ class OpenAIBackend(Backend):
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):  # closing is best effort
             await self._client.aclose()
+
+
+async def _read_capped(response: httpx.Response, limit: int = MAX_BODY_BYTES) -> None:
+    """Read the body, but no more than ``limit`` bytes: a huge answer is a content failure,
+    never a process holding gigabytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > limit:
+            raise ContentError(f"response body over {limit // 2**20} MiB: not read further")
+        chunks.append(chunk)
+    response._content = b"".join(chunks)  # what .json() and .text read
 
 
 def prompt_schema(call: Call) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,6 +103,20 @@ if TYPE_CHECKING:  # the engine pulls in the prompt kit and pandas: imported whe
     help="First backoff delay in seconds (doubles per retry, with jitter).",
 )
 @click.option(
+    "--max-connection-failures",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Stop the run after this many failures to reach the server in a row.",
+)
+@click.option(
+    "--progress-every",
+    type=click.FloatRange(min=0.01),
+    default=30.0,
+    show_default=True,
+    help="Seconds between progress lines when stderr is not a terminal (logs, nohup, SLURM).",
+)
+@click.option(
     "--prices",
     type=click.Path(exists=True, path_type=Path),
     help="A YAML price table (model: {input, output} in USD per 1M tokens) laid over the "
@@ -161,6 +176,7 @@ def run_generate(run: Path, options: GenerateOptions) -> dict:
     """Generate with a live progress bar and a final summary; returns run.json's generation."""
     if options.mode == "batch":
         return run_batch(run, options)
+    from ..backends import StopRun
     from ..engine import Engine
     from ..run import RunFolderError
 
@@ -171,13 +187,18 @@ def run_generate(run: Path, options: GenerateOptions) -> dict:
     for warning in engine.warnings:
         err.print(f"warning: {warning}")
     started = time.monotonic()
-    with engine, _live(engine) as update:
+    with engine, _live(engine, options.progress_every) as update:
         engine.on_progress = update
         try:
             counters = engine.run_sync(finish=False)
         except KeyboardInterrupt:
             err.print("interrupted: finished requests are saved; rerun the same command to resume")
             sys.exit(130)
+        except StopRun as exc:
+            raise UsageFailure(
+                f"generate stopped: {_one_line(exc)} (answered requests are saved, nothing "
+                "else was recorded; fix this and rerun the same command)"
+            ) from None
         return _summary(engine, counters, time.monotonic() - started)
 
 
@@ -193,10 +214,17 @@ def _one_line(exc: Exception) -> str:
 
 
 class _live:
-    """The progress bar: done/total, pairs/min, tokens, failures, estimated cost, ETA."""
+    """The progress bar: done/total, pairs/min, tokens, failures, estimated cost, ETA. When
+    stderr is not a terminal (a log file, nohup, SLURM) a plain line every ``every`` seconds
+    instead, flushed, so a log shows progress while the run goes and after a kill."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, every: float = 30.0):
         self.engine = engine
+        self.every = every
+        self.lines = not err.is_terminal
+        self._ticker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._latest: Counters | None = None
         self.progress = Progress(
             TextColumn("generating"),
             BarColumn(),
@@ -212,9 +240,23 @@ class _live:
     def __enter__(self):
         self.progress.start()
         self.task = self.progress.add_task("gen", total=None, stats="")
+        if self.lines:
+            self._ticker = threading.Thread(target=self._tick, daemon=True)
+            self._ticker.start()
         return self.update
 
+    def _tick(self) -> None:
+        while not self._stop.wait(self.every):
+            if self._latest is not None:
+                _print_line(progress_line(self._latest))
+
     def update(self, c: Counters) -> None:
+        first = self._latest is None
+        self._latest = c
+        if self.lines:
+            if first:  # at once: a log shows the run started, even if it is killed soon
+                _print_line(progress_line(c))
+            return
         now = time.monotonic()
         if now - self.last < 0.2 and c.remaining:
             return
@@ -229,7 +271,38 @@ class _live:
         )
 
     def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join()
+            if self._latest is not None:
+                _print_line(progress_line(self._latest))
         self.progress.stop()
+
+
+def progress_line(c: Counters, now: float | None = None) -> str:
+    """One plain progress line: done/total, rate, failures, cost and ETA."""
+    now = time.monotonic() if now is None else now
+    minutes = max(1e-9, (now - c.started) / 60)
+    done_now = c.responses + c.failures
+    done = c.planned - c.remaining
+    rate = done_now / minutes
+    pct = 100 * done / c.planned if c.planned else 100.0
+    eta = "unknown" if rate <= 0 else _duration(c.remaining / rate * 60)
+    return (
+        f"generate: {done:,}/{c.planned:,} done ({pct:.1f}%), {rate:,.0f} requests/min, "
+        f"{c.failures:,} failed, cost {_usd(c.cost if c.cost_known else None)}, ETA {eta}"
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _print_line(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _summary(engine: Engine, c: Counters, seconds: float) -> dict:
@@ -259,6 +332,7 @@ def _summary(engine: Engine, c: Counters, seconds: float) -> dict:
     for key, value in rows:
         table.add_row(key, value)
     out.print(table)
+    out.file.flush()
     left = info["counts"]["planned"] - info["counts"]["responses"] - info["counts"]["failures"]
     if left:
         out.print(f"{left:,} requests not finished: rerun to continue")

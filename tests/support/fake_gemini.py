@@ -61,7 +61,10 @@ _STATUS = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
-_KINDS = set("ok status safety max_tokens blocked bad_json schema_mismatch empty hang drop".split())
+# "raw": a 200 whose body is the given bytes as they are (invalid UTF-8, a huge body)
+_KINDS = set(
+    "ok status safety max_tokens blocked bad_json schema_mismatch empty hang drop raw".split()
+)
 _COUNTERS = "requests ok rpm_429 auth_failed count_tokens model_get".split() + sorted(
     _KINDS - {"ok", "status"}
 )
@@ -373,6 +376,8 @@ class FakeGemini(ScriptedServer):
         self._bump(kind, entry)
         if kind == "drop":
             return None
+        if kind == "raw":
+            return 200, bytes(kw["body"]), {"Content-Type": self.handler.json_type}
         if kind == "safety":
             return answer(None, "SAFETY")
         if kind == "max_tokens":

@@ -26,7 +26,10 @@ from tests.support.scripted import ScriptedServer, question_lines, sentence
 # Any prefix: base_url is whatever the user gives (http://host:8000/v1, a gateway path, ...).
 _ROUTE = re.compile(r"^(?:/.*)?/chat/completions$")
 _MODELS = re.compile(r"^(?:/.*)?/models$")
-_KINDS = set("ok status length content_filter refusal bad_json empty not_json hang drop".split())
+# "raw": a 200 whose body is the given bytes as they are (invalid UTF-8, a huge body)
+_KINDS = set(
+    "ok status length content_filter refusal bad_json empty not_json hang drop raw".split()
+)
 _COUNTERS = "requests ok rpm_429 auth_failed response_format_rejected".split() + sorted(
     _KINDS - {"ok", "status"}
 )
@@ -275,6 +278,8 @@ class FakeOpenAI(ScriptedServer):
         self._bump(kind, entry)
         if kind == "drop":
             return None
+        if kind == "raw":
+            return 200, bytes(kw["body"]), {"Content-Type": "application/json"}
         if kind == "length":
             return answer(text[: len(text) // 2], "length")
         if kind == "content_filter":

@@ -1,0 +1,87 @@
+"""Does the peak memory of `dermasynth generate` depend on the size of the source images?
+(issue 11: a 12000 x 12000 source peaked at 1.3 GiB with one such image, 4.5 GiB with four.)
+
+Plans the same number of images twice, once as 1024 px JPEGs and once as 12000 x 12000 JPEGs,
+and runs `dermasynth generate` (the default Gemini 3.x model, fake server on 127.0.0.1) on each
+in a child process, side by side in one run. Prints the peak RSS of the generate process and of
+its largest child (the image workers), and the ratio big / small (target: within 10%).
+
+    python bench/image_size_memory.py [--images 8] [--side 12000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
+from dermasynth_builder.plan import make_plan
+from tests.support import scale
+from tests.support.fake_gemini import FakeGemini
+from tests.support.measure import run_cli
+
+KEY = "bench-key"
+
+
+def sources(tmp: Path, images: int, side: int) -> Path:
+    """``images`` bcn20000 images, every one a ``side`` px JPEG (one big file, copied)."""
+    roots = scale.build(tmp / f"src-{side}", {"bcn20000": images}, image_size=64)
+    root = roots["bcn20000"]
+    files = sorted(p for p in root.rglob("*.jpg"))
+    big = tmp / f"one-{side}.jpg"
+    # drawn in a child process: a child forked from a bench that once held the big image
+    # would report that memory as its own peak (Linux keeps ru_maxrss across exec)
+    subprocess.run([sys.executable, __file__, "--draw", str(files[0]), str(big), str(side)])
+    for path in files:
+        shutil.copyfile(big, path)
+    return root
+
+
+def draw(src: str, dest: str, side: str) -> None:
+    with Image.open(src) as im:
+        big = im.convert("RGB").resize((int(side), int(side)), Image.Resampling.BILINEAR)
+    big.save(dest, quality=90) if dest.endswith(".jpg") else big.save(dest)
+
+
+def measure(tmp: Path, images: int, side: int, concurrency: int) -> tuple[float, int, int]:
+    root = sources(tmp, images, side)
+    run = tmp / f"run-{side}"
+    make_plan([("bcn20000", root)], run)
+    with FakeGemini(keep_image_data=False) as fake:
+        env = {"GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": fake.url}
+        wall, peak = run_cli("generate", str(run), "--concurrency", str(concurrency), env=env)
+        calls = fake.stats["ok"]
+    size = (tmp / f"one-{side}.jpg").stat().st_size
+    return wall, peak, calls, size
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--draw"]:
+        return draw(*sys.argv[2:5])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=8)
+    parser.add_argument("--side", type=int, default=12000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="dermasynth-imgmem-") as tmp:
+        small = measure(Path(tmp), args.images, 1024, args.concurrency)
+        big = measure(Path(tmp), args.images, args.side, args.concurrency)
+    for side, (wall, peak, calls, size) in ((1024, small), (args.side, big)):
+        print(
+            f"{args.images} sources of {side} x {side} px JPEG ({size / 2**20:.1f} MiB each): "
+            f"{calls} calls in {wall:.1f} s, peak RSS {peak / 2**20:.0f} MiB"
+        )
+    print(
+        f"peak memory of generate, {args.side} px / 1024 px sources = {big[1] / small[1]:.3f} "
+        "(target: within 10%, <= 1.10)"
+    )
+
+
+if __name__ == "__main__":
+    main()
