@@ -89,11 +89,24 @@ if TYPE_CHECKING:  # the engine pulls in the prompt kit and pandas: imported whe
     help="Downscale images past this longest side before upload. Default: the profile's "
     "(768 px, one tile, for 2.x; 3.x models get the original bytes up to 3072 px).",
 )
-@click.option("--temperature", type=float, default=0.4, show_default=True)
+@click.option(
+    "--temperature",
+    type=click.FloatRange(0, 2),
+    default=0.4,
+    show_default=True,
+    help="Sampling temperature: lower is more literal, higher more varied phrasing.",
+)
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="Sampling seed sent to the model."
 )
-@click.option("--max-output-tokens", type=click.IntRange(min=16), default=2048, show_default=True)
+@click.option(
+    "--max-output-tokens",
+    type=click.IntRange(min=16),
+    default=2048,
+    show_default=True,
+    help="Cap on the answer tokens of one call (all its questions); an answer cut off by it "
+    "is retried as a content failure.",
+)
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per call.")
 @click.option(
     "--retry-base-delay",

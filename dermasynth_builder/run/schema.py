@@ -166,6 +166,10 @@ class Pair(Row):
     image_path: str | None = None
     label_consistent: bool | None = None
     malignancy_consistent: bool | None = None
+    # `dermasynth judge`'s verdicts, added by the next curate (null without a judge pass)
+    judge_label: str | None = None
+    judge_facts: str | None = None
+    judge_advice: str | None = None
 
     @classmethod
     def join(cls, response: Response, record: SourceRecord | None, template_version: str) -> Pair:
