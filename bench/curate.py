@@ -1,173 +1,151 @@
-"""Benchmark `dermasynth curate` at the paper's scale: 92,000 responses, ~15,000 of them with
-model-written (self-instruct) questions, against the 2-minute target.
+"""Benchmark `dermasynth curate` for time and peak memory at DermaSynth's and SCALEMED's scale.
 
-It writes a synthetic run folder (records, requests, responses; no images are needed), runs the
-real curate step and prints its wall time, and the LCS comparisons the novelty filter ran next to
-the number a full scan (each question against every kept question of its source) would need.
+Issue 13's targets: at 1.2M responses (SCALEMED: 1.2M pairs over 82k images, ~15 per image)
+curation takes at most 10 minutes and 1 GiB on the 2-core machine, and its peak memory does not
+grow with the number of responses. For each size this writes a synthetic run folder (records,
+requests, responses; no images), runs the real curate step in a child process and prints its
+wall time and peak RSS (the child's ru_maxrss), next to the targets. Side by side, at the
+smallest size, a child that only holds every response in a dict, as curate did before it
+streamed, shows what the old approach cost in memory for the same file.
 
-    python bench/curate.py [--responses 92000] [--self-instruct 15000]
+    python bench/curate.py [--sizes 92000 1200000] [--per-image 15] [--self-share 0.163]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
-from dermasynth_builder.curate import curate
-from dermasynth_builder.run import RunFolder, write_json_atomic, write_jsonl_atomic
-from dermasynth_builder.run.fingerprint import file_digest
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from dermasynth_builder.run import RunFolder, dumps, write_json_atomic  # noqa: E402
+from dermasynth_builder.run.fingerprint import file_digest  # noqa: E402
 
 SOURCES = ("derm12345", "bcn20000", "pad_ufes_20", "scin", "hiba")
+DIAGNOSES = (
+    ("nevus", "benign"),
+    ("melanoma", "malignant"),
+    ("basal cell carcinoma", "malignant"),
+    ("seborrheic keratosis", "benign"),
+    ("actinic keratosis", "indeterminate"),
+    ("Eczema", None),
+)
+TYPES = ("what_is_it", "visual_features", "benign_vs_malignant", "dense_caption", "management")
 WH = ("What", "Which", "How", "Why", "Where", "When would", "In what way does", "Could")
-FEATURES = (
-    "border",
-    "colour pattern",
-    "pigment network",
-    "vessels",
-    "surface scale",
-    "symmetry",
-    "dots and globules",
-    "regression structures",
-    "ulceration",
-    "blue-white veil",
-    "hair follicles",
-    "streaks",
-    "size",
-    "elevation",
-    "crust",
-)
-VERBS = (
-    "suggest",
-    "indicate",
-    "change",
-    "support",
-    "argue against",
-    "help distinguish",
-    "influence",
-    "point to",
-    "matter for",
-    "affect",
-)
-TAILS = (
-    "the diagnosis",
-    "the next step",
-    "follow-up",
-    "a biopsy decision",
-    "referral",
-    "the likely lesion type",
-    "the patient's concern",
-    "dermoscopic assessment",
-    "risk of malignancy",
-    "management",
-)
+FEATURES = "border,colour pattern,pigment network,vessels,surface scale,symmetry,dots".split(",")
 WORDS = (
     "lesion border colour brown pink macule papule network vessels scale surface regular "
     "irregular asymmetric symmetric pattern dots globules streaks dermoscopy biopsy benign "
     "features suggest consistent with appearance central peripheral area shows visible "
     "follow up examination skin image finding uniform variegated raised flat"
 ).split()
-
-
-VOCAB = WORDS + [
-    f"{a}{b}"
-    for a in ("pa", "ke", "ro", "mi", "su", "ta", "lo", "ve", "ni", "da")
-    for b in ("rin", "tol", "mex", "dun", "sal", "vor", "pek", "lim", "gar", "tus")
-]
+# model-written questions draw on a few thousand words with a Zipf-like skew: 2,000 made-up
+# words after the domain words, the k-th drawn with weight 1/k
+SYLLABLES = "pa ke ro mi su ta lo ve ni da bo gu".split()
+VOCAB = WORDS + [f"{a}{b}{c}" for a in SYLLABLES for b in SYLLABLES for c in SYLLABLES][:2000]
+ZIPF = [1 / (k + 1) for k in range(len(VOCAB))]
+CALLS = (
+    "This is most likely a {d}.",
+    "The features are consistent with {d} rather than melanoma.",
+    "It is not a {d}; a benign nevus is more likely.",
+    "The differential includes {d} and seborrheic keratosis.",
+    "Overall the lesion looks benign.",
+    "Malignancy cannot be excluded without a biopsy.",
+)
 
 
 def question(rng: random.Random) -> str:
-    """Seven in ten questions are diverse (as a good model's are); three in ten come from a small
-    grammar and so repeat each other, which the novelty filter must catch."""
     if rng.random() < 0.7:
-        return f"{rng.choice(WH)} {' '.join(rng.choices(VOCAB, k=rng.randint(6, 14)))}?"
-    return (
-        f"{rng.choice(WH)} the {rng.choice(FEATURES)} in this image {rng.choice(VERBS)} "
-        f"{rng.choice(TAILS)}?"
-    )
+        words = rng.choices(VOCAB, weights=ZIPF, k=rng.randint(6, 14))
+        return f"{rng.choice(WH)} {' '.join(words)}?"
+    return f"{rng.choice(WH)} the {rng.choice(FEATURES)} in this image suggest the diagnosis?"
 
 
-def build(run: Path, n_responses: int, n_self: int, seed: int = 0) -> None:
+def build(run: Path, n_responses: int, per_image: int, self_share: float, seed: int = 0) -> None:
+    """Write the run folder line by line (the bench itself holds no more than the curate step
+    does, so that building 1.2M responses fits beside other work)."""
     rng = random.Random(seed)
     run.mkdir(parents=True)
-    n_images = n_responses // 2
-    records, requests, responses = [], [], []
-    self_every = n_responses / n_self
-    for i in range(n_images):
-        source = SOURCES[i % len(SOURCES)]
-        image_id = f"IMG_{i:06d}"
-        records.append(
-            {
-                "source": source,
-                "image_id": image_id,
-                "image_path": f"{image_id}.jpg",
-                "modality": "dermoscopic",
-                "license": "CC BY 4.0",
-                "attribution": "bench",
-                "diagnosis": rng.choice(["nevus", "melanoma", "basal cell carcinoma", None]),
-                "diagnosis_code": None,
-                "diagnosis_hierarchy": [],
-                "malignancy": None,
-                "age": 50,
-                "sex": "female",
-                "anatomic_site": "back",
-                "fitzpatrick_skin_type": None,
-                "symptoms": [],
-                "textures": [],
-                "body_parts": [],
-                "differential": {},
-                "group_id": f"G{i // 3}",
-                "split": None,
-                "extra": {},
-            }
-        )
-        for slot in range(2):
-            k = len(requests)
-            is_self = int((k + 1) / self_every) > int(k / self_every)
-            rid = f"r{k:07d}"
-            qtype = "self_instruct" if is_self else rng.choice(["what_is_it", "visual_features"])
-            requests.append(
-                {
-                    "id": rid,
-                    "source": source,
-                    "image_id": image_id,
-                    "image_path": f"{image_id}.jpg",
-                    "slot": slot,
-                    "question_type": qtype,
-                    "self_instruct": is_self,
-                    "task": "qa",
-                    "question": "planned question",
-                    "bank": "general",
-                }
+    n_images = max(1, n_responses // per_image)
+    completion: list[tuple[float, int]] = []  # (random key, byte offset) to shuffle lines
+    with (
+        open(run / "records.jsonl", "w") as records,
+        open(run / "requests.jsonl", "w") as requests,
+        open(run / "responses.plan.jsonl", "w") as responses,
+    ):
+        k = 0
+        for i in range(n_images):
+            source = SOURCES[i % len(SOURCES)]
+            image_id = f"IMG_{i:07d}"
+            diagnosis, malignancy = rng.choice(DIAGNOSES)
+            records.write(
+                dumps(
+                    {
+                        "source": source,
+                        "image_id": image_id,
+                        "image_path": f"{image_id}.jpg",
+                        "modality": "dermoscopic",
+                        "license": "CC BY 4.0",
+                        "attribution": "bench",
+                        "diagnosis": diagnosis,
+                        "malignancy": malignancy,
+                        "age": rng.choice([None, 25, 38, 47, 55, 63, 71, 84]),
+                        "sex": rng.choice(["female", "male", None]),
+                        "fitzpatrick_skin_type": rng.choice(["I", "II", "III", "IV", "V", None]),
+                        "monk_skin_tone": rng.randint(1, 10) if source == "scin" else None,
+                        "group_id": f"G{i // 3}",
+                    }
+                )
+                + "\n"
             )
-            answer = " ".join(rng.choices(WORDS, k=rng.randint(25, 90))) + "."
-            responses.append(
-                {
+            for slot in range(per_image if i < n_images - 1 else n_responses - k):
+                rid = f"r{k:08d}"
+                is_self = rng.random() < self_share
+                qtype = "self_instruct" if is_self else rng.choice(TYPES)
+                row = {
                     "id": rid,
                     "source": source,
                     "image_id": image_id,
                     "question_type": qtype,
-                    "bank": "general",
-                    "task": "qa",
                     "self_instruct": is_self,
-                    "instruction": "planned question",
-                    "question": question(rng) if is_self else "planned question",
-                    "answer": answer,
-                    "model": "bench",
-                    "backend": "bench",
-                    "call_id": rid,
-                    "usage": {},
+                    "task": "qa",
+                    "bank": "general",
                 }
-            )
-    rng.shuffle(responses)  # completion order is not plan order
-    write_jsonl_atomic(run / "records.jsonl", records)
-    write_jsonl_atomic(run / "requests.jsonl", requests)
-    write_jsonl_atomic(run / "responses.jsonl", responses)
+                requests.write(
+                    dumps({**row, "image_path": f"{image_id}.jpg", "slot": slot, "question": "q?"})
+                    + "\n"
+                )
+                text = " ".join(rng.choices(WORDS, k=rng.randint(25, 90)))
+                call = rng.choice(CALLS).format(d=(diagnosis or "nevus").lower())
+                completion.append((rng.random(), responses.tell()))
+                row.update(
+                    instruction="planned question",
+                    question=question(rng) if is_self else "planned question",
+                    answer=f"{call} {text}.",
+                    model="bench",
+                    backend="bench",
+                    call_id=rid,
+                    usage={"prompt_tokens": 700, "completion_tokens": 120},
+                )
+                responses.write(dumps(row) + "\n")
+                k += 1
+    completion.sort()  # completion order is not plan order
+    with (
+        open(run / "responses.plan.jsonl", "rb") as src,
+        open(run / "responses.jsonl", "wb") as out,
+    ):
+        for _, offset in completion:
+            src.seek(offset)
+            out.write(src.readline())
+    del completion
+    (run / "responses.plan.jsonl").unlink()
     write_json_atomic(
         run / "run.json",
         {"plan": {}, "templates": {"version": "bench"}, "fingerprint": {"digest": "bench"}},
@@ -175,39 +153,79 @@ def build(run: Path, n_responses: int, n_self: int, seed: int = 0) -> None:
     RunFolder(run).finish_step("plan", requests_sha256=file_digest(run / "requests.jsonl"))
 
 
+def child(run: Path, mode: str) -> None:
+    started = time.perf_counter()
+    if mode == "curate":
+        from dermasynth_builder.curate import curate
+
+        summary = curate(run)
+        facts = {"accepted": summary.accepted, "rejected": sum(summary.rejected.values())}
+    else:  # what curate did before it streamed: every response held, keyed by id
+        held = {r.id: r for r in RunFolder(run).responses()}
+        facts = {"held": len(held)}
+    facts["wall"] = time.perf_counter() - started
+    print(json.dumps(facts))
+
+
+def measure(run: Path, mode: str) -> dict:
+    """Run a child; its wall time and peak RSS (MiB) from its own rusage."""
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", str(run), "--mode", mode],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"child {mode} failed: {out}")
+    facts = json.loads(out.strip().splitlines()[-1])
+    facts["peak_mib"] = usage.ru_maxrss / 1024  # KiB on Linux
+    return facts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--responses", type=int, default=92000)
-    parser.add_argument("--self-instruct", type=int, default=15000)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[92000, 1200000])
+    parser.add_argument("--per-image", type=int, default=15)
+    parser.add_argument("--self-share", type=float, default=0.163)  # ~15k of DermaSynth's 92k
+    parser.add_argument("--child", type=Path)
+    parser.add_argument("--mode", default="curate")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="dermasynth-curate-") as tmp:
-        run = Path(tmp) / "run"
-        build(run, args.responses, args.self_instruct)
-        started = time.perf_counter()
-        summary = curate(run)
-        wall = time.perf_counter() - started
-        kept_self = {}
-        for line in (run / "pairs.jsonl").open():
-            row = json.loads(line)
-            if row["self_instruct"]:
-                kept_self[row["source"]] = kept_self.get(row["source"], 0) + 1
-    # a full scan compares each question with every question kept before it in its source
-    full_scan = 0
-    per_source = args.self_instruct / len(SOURCES)
-    for kept in kept_self.values():
-        full_scan += int(per_source * kept - kept * kept / 2)  # sum over questions of kept-so-far
-    print(
-        f"{summary.responses:,} responses ({args.self_instruct:,} self-instruct): "
-        f"{summary.accepted:,} kept, {sum(summary.rejected.values()):,} rejected"
-    )
-    for (name, reason), n in sorted(summary.rejected.items(), key=lambda kv: -kv[1]):
-        print(f"  {name}: {reason}: {n:,}")
-    print(f"curate wall time: {wall:.1f} s = {wall / 120:.2f} x the 2-minute target")
-    print(
-        f"novelty: {summary.novelty_candidates:,} candidate pairs from the prefix index, "
-        f"{summary.novelty_comparisons:,} LCS comparisons, vs ~{full_scan:,} LCS for a full scan "
-        f"(candidates {summary.novelty_candidates / max(1, full_scan):.4f} of it)"
-    )
+    if args.child:
+        child(args.child, args.mode)
+        return
+    results = []
+    for n in sorted(args.sizes):
+        with tempfile.TemporaryDirectory(prefix="dermasynth-curate-") as tmp:
+            run = Path(tmp) / "run"
+            started = time.perf_counter()
+            build(run, n, args.per_image, args.self_share)
+            size = (run / "responses.jsonl").stat().st_size / 2**20
+            print(
+                f"built {n:,} responses ({size:,.0f} MiB) in {time.perf_counter() - started:.0f} s"
+            )
+            facts = measure(run, "curate")
+            if not results:
+                facts["held_mib"] = measure(run, "hold")["peak_mib"]
+            results.append((n, facts))
+            print(
+                f"  curate: {facts['wall']:.1f} s, peak {facts['peak_mib']:.0f} MiB, "
+                f"{facts['accepted']:,} kept, {facts['rejected']:,} rejected",
+                flush=True,
+            )
+    print(f"\n{'responses':>10} {'wall s':>8} {'peak MiB':>9} {'x 10 min':>9} {'x 1 GiB':>8}")
+    for n, f in results:
+        print(
+            f"{n:>10,} {f['wall']:>8.1f} {f['peak_mib']:>9.0f} {f['wall'] / 600:>9.2f} "
+            f"{f['peak_mib'] / 1024:>8.2f}"
+        )
+    (n0, f0), (n1, f1) = results[0], results[-1]
+    print(f"old approach (every response held in a dict) at {n0:,}: {f0['held_mib']:.0f} MiB peak")
+    if n1 != n0:
+        print(
+            f"{n1 / n0:.1f}x the responses: peak memory x{f1['peak_mib'] / f0['peak_mib']:.2f}, "
+            f"wall time x{f1['wall'] / f0['wall']:.2f}"
+        )
 
 
 if __name__ == "__main__":

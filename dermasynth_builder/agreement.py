@@ -36,25 +36,22 @@ _BOUNDARY = re.compile(
     r"(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)[.!?](?=\s|$)|[;\n()]|\s[-\u2013\u2014]\s"
     r"|\b(?:but|however|whereas|although|though|while|whilst|yet|instead|rather|unlike|"
     r"except|despite|compared|if)\b",
-    re.I,
 )
 _LEAD = re.compile(r"[\s.!?;()\-\u2013\u2014]*")
 # a clause opened by one of these ends at its first comma ("Although X is possible, Y.")
 _CONCESSIVE = re.compile(
-    r"(?:even )?(?:although|though|while|whilst|unlike|despite|compared|instead|if)\b", re.I
+    r"(?:even )?(?:although|though|while|whilst|unlike|despite|compared|instead|if)\b"
 )
 _NEG_PRE = re.compile(
     r"\b(?:not|no|never|neither|nor|without|absence of|absent|lacks?|lacking|lack of|"
     r"rather than|instead of|other than|as opposed to|argues? against|against|free of|"
     r"negative for|unlikely(?: to be)?|ruled out|has been excluded|"
     r"isn't|aren't|wasn't|doesn't|don't|didn't|can't be|cannot be)\b",
-    re.I,
 )
 # words between a negation and the name that end its reach ("not X, and is most likely Y")
 _NEG_BREAK = re.compile(
     r"[:]|,\s*(?:it|this|the|which|but)\b|\band\s+(?:is|it|this|appears|looks|has|shows|"
     r"most|more|probably|likely)\b|\b(?:most likely|consistent with|probably|favou?r)",
-    re.I,
 )
 _RAISED_PRE = re.compile(
     r"\b(?:if|whether|unless|rule out|ruling out|to exclude|exclude|excluding|"
@@ -64,12 +61,10 @@ _RAISED_PRE = re.compile(
     r"from|differentiat\w*(?: it)? from|confused with|mimic\w*|resembl\w*|simulat\w*|"
     r"mistaken for|harbou?rs?|such as|e\.g\.|for example|for instance|including|less likely|"
     r"seen in|found in|occurs? in|associated with|look-?alike|vs\.?|versus|whether it is|or)\b",
-    re.I,
 )
 _LISTED_PRE = re.compile(
     r"\b(?:differentials?(?: diagnos[ie]s)?|ddx|possibilities|alternatives?|also consider|"
     r"considerations?|to consider|could also be|other diagnoses|consider)\b",
-    re.I,
 )
 _STRONG_PRE = re.compile(
     r"\b(?:most likely|most probably|most consistent with|consistent with|in keeping with|"
@@ -78,7 +73,6 @@ _STRONG_PRE = re.compile(
     r"probably|represents?|concerning for|suspicious (?:for|of)|worr(?:isome|ying) for|"
     r"points? (?:to|toward)|best (?:fits?|described as)|features of|appearance of|"
     r"this is|it is|looks like|appears to be|is an?|diagnosis:)\b",
-    re.I,
 )
 _EXCLUDE_POST = re.compile(
     r"^[\s,]*(?:\w+\s+){0,2}?(?:should|must|needs? to|has to|have to|cannot|can't|could not|"
@@ -87,31 +81,27 @@ _EXCLUDE_POST = re.compile(
     r"also )?(?:possibility|consideration|differential|less likely)|^[\s,]*(?:\w+\s+){0,1}?"
     r"(?:can|may|might|could|would|sometimes|often)?\s*(?:mimic|resemble|look like|simulate|"
     r"present as|appear similar)\w* (?:this|it|these|the lesion|here)\b",
-    re.I,
 )
 # "melanoma-specific structures", "BCC-like vessels": a descriptor, not a diagnosis
 _DESCRIPTOR_POST = re.compile(
     r"^-?(?:like|specific|type|associated|related)\b|^\s+(?:features|criteria|structures|"
     r"patterns?|risk|screening)\b",
-    re.I,
 )
 _NEG_POST = re.compile(
     r"^[\s,]*(?:\w+\s+){0,3}?(?:(?:is|was|has been|have been|were|are|seems?|appears?|"
     r"would be|can be|could be)\s+)?(?:very |highly |quite |much |now )?(?:unlikely|"
     r"improbable|ruled out|excluded|not (?:likely|favou?red|supported|suggested|present|seen|"
     r"evident|the diagnosis|consistent)|absent|doubtful)\b",
-    re.I,
 )
 _STANCE = re.compile(
     r"(?<![\w-])(?:(non-?malignant|non-?cancerous|noncancerous)|(benign|harmless|innocuous)|"
     r"(pre-?malignant|pre-?cancerous|potentially malignant)|(malignan(?:t|cy|cies)|cancerous|"
     r"cancers?))(?!\w)",
-    re.I,
 )
 _STANCE_VALUE = ("benign", "benign", "indeterminate", "malignant")
 # "benign or malignant", "benign from malignant": a question, not a call
 _PAIR = re.compile(
-    r"\b(?:benign|malignant)\s+(?:or|vs\.?|versus|from|and)\s+(?:benign|malignant)\b", re.I
+    r"\b(?:benign|malignant)\s+(?:or|vs\.?|versus|from|and)\s+(?:benign|malignant)\b"
 )
 
 
@@ -125,17 +115,26 @@ class Mention:
     weight: int  # NEGATED, RAISED, LISTED, STATED or STRONG
 
 
+@lru_cache(maxsize=4)
+def _lower(text: str) -> str:
+    """``text`` in lower case, position for position (the cue patterns are lower case and
+    compiled without re.I, which is several times faster; spans stay valid in ``text``)."""
+    low = text.lower()
+    if len(low) == len(text):
+        return low
+    return "".join(c if len(c.lower()) != 1 else c.lower() for c in text)
+
+
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text.replace("\u2019", "'").replace("\u2010", "-")).strip()
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[\s-]+", "", name.lower())
+_TOKEN = re.compile(r"[\w'/]+")  # words; "bowen's" and "spitz/reed" stay whole
+_GAP = re.compile(r"[\s-]+")
 
 
-def _alias_pattern(alias: str) -> str:
-    parts = [re.escape(p) for p in re.split(r"[\s-]+", alias.strip()) if p]
-    return r"[\s-]*".join(parts)
+def _words(name: str) -> tuple[str, ...]:
+    return tuple(_TOKEN.findall(name.lower()))
 
 
 class Taxonomy:
@@ -170,16 +169,16 @@ class Taxonomy:
                 self.index[_norm(str(label)).lower()] = str(concept).lower()
         self.no_diagnosis = {_norm(str(n)).lower() for n in tree.get("no_diagnosis") or []}
         self._ancestors: dict[str, frozenset[str]] = {}
-        folded = sorted((a for a in aliases if not a.isupper()), key=len, reverse=True)
-        upper = sorted((a for a in aliases if a.isupper()), key=len, reverse=True)
-        self.alias_concept = {_key(a): c for a, c in aliases.items()}
-        self._folded = self._compile(folded, re.I)
-        self._upper = self._compile(upper, 0) if upper else None
-
-    @staticmethod
-    def _compile(aliases: list[str], flags: int) -> re.Pattern[str]:
-        body = "|".join(f"(?:{_alias_pattern(a)})" for a in aliases)
-        return re.compile(rf"(?<![\w-])(?:{body})(?:e?s)?(?!\w)", flags)
+        # names as word tuples: matching is a dictionary lookup per word n-gram, longest first
+        self.folded: dict[tuple[str, ...], str] = {}  # case-insensitive names
+        self.upper: dict[tuple[str, ...], str] = {}  # abbreviations (BCC, SK): capitals only
+        for alias, concept in aliases.items():
+            if alias.isupper():
+                self.upper[tuple(_TOKEN.findall(alias))] = concept
+            else:
+                self.folded[_words(alias)] = concept
+        self.longest = max(len(k) for k in [*self.folded, *self.upper, ()]) if aliases else 1
+        self.first = {k[0] for k in self.folded} | {k[0].lower() for k in self.upper}
 
     def ancestors(self, concept: str) -> frozenset[str]:
         if concept not in self._ancestors:
@@ -214,32 +213,57 @@ class Taxonomy:
         return None
 
     def find(self, text: str, extra: tuple[str, ...] = ()) -> list[tuple[str, int, int]]:
-        """Names in ``text`` as (concept, start, end), longest first, not overlapping."""
-        hits: list[tuple[str, int, int]] = []
-        for pattern in (self._folded, self._upper):
-            if pattern is None:
-                continue
-            for m in pattern.finditer(text):
-                hits.append((self._concept_of(m.group(0)), m.start(), m.end()))
-        for name in extra:
-            for m in re.finditer(rf"(?<![\w-]){_alias_pattern(name)}(?:e?s)?(?!\w)", text, re.I):
-                hits.append((name, m.start(), m.end()))
-        hits.sort(key=lambda h: (h[1], -(h[2] - h[1])))
+        """Names in ``text`` as (concept, start, end): at each word the longest name starting
+        there (a plural "s"/"es" allowed), never inside a hyphenated word ("non-melanoma")."""
+        words = list(_TOKEN.finditer(text))
+        lows = [w.group(0).lower() for w in words]
+        adhoc = {_words(name): name for name in extra}
+        first = self.first | {k[0] for k in adhoc} if adhoc else self.first
+
+        def joins(j: int) -> bool:  # may a name run on from word j to word j + 1?
+            between = text[words[j].end() : words[j + 1].start()]
+            return not between.strip(" -\t\n") or (lows[j + 1] == "nos" and between.strip() == ",")
+
         out: list[tuple[str, int, int]] = []
-        for hit in hits:
-            if out and hit[1] < out[-1][2]:
-                if hit[2] - hit[1] > out[-1][2] - out[-1][1]:
-                    out[-1] = hit
+        i, count = 0, len(words)
+        while i < count:
+            low = lows[i]
+            if low not in first and low[:-1] not in first and low[:-2] not in first:
+                i += 1
                 continue
-            out.append(hit)
+            start = words[i].start()
+            if start > 1 and text[start - 1] == "-" and text[start - 2].isalnum():
+                i += 1  # inside a hyphenated word: "melanoma" in "non-melanoma"
+                continue
+            found, size = None, 1
+            reach = 1
+            while reach < min(self.longest, count - i) and joins(i + reach - 1):
+                reach += 1
+            for n in range(reach, 0, -1):
+                found = self._lookup(words[i : i + n], lows[i : i + n], adhoc)
+                if found is not None:
+                    size = n
+                    out.append((found, start, words[i + n - 1].end()))
+                    break
+            i += size
         return out
 
-    def _concept_of(self, matched: str) -> str:
-        key = _key(matched)
-        for candidate in (key, key[:-2] if key.endswith("es") else key, key.rstrip("s")):
-            if candidate in self.alias_concept:
-                return self.alias_concept[candidate]
-        return key
+    def _lookup(
+        self, words: list[re.Match[str]], lows: list[str], adhoc: dict[tuple[str, ...], str]
+    ) -> str | None:
+        head, last = tuple(lows[:-1]), lows[-1]
+        exact = tuple(w.group(0) for w in words)
+        for tail in (last, last[:-1] if last.endswith("s") else None, last[:-2]):
+            if not tail:
+                continue
+            key = (*head, tail)
+            for table in (adhoc, self.folded):
+                if key in table:
+                    return table[key]
+            upper = (*exact[:-1], exact[-1][: len(tail)]) if tail != last else exact
+            if upper in self.upper:
+                return self.upper[upper]
+        return None
 
 
 @lru_cache(maxsize=8)
@@ -247,7 +271,9 @@ def load_taxonomy(taxonomy: Path | None = None, synonyms: Path | None = None) ->
     return Taxonomy(taxonomy, synonyms)
 
 
-def _clauses(text: str) -> list[tuple[int, int]]:
+@lru_cache(maxsize=4)
+def _clauses(text: str) -> tuple[tuple[int, int], ...]:
+    """(start, end) of each clause; cached, as mentions and stances of one answer share it."""
     cuts = {0, len(text)}
     for m in _BOUNDARY.finditer(text):
         cuts.add(m.start())
@@ -257,7 +283,7 @@ def _clauses(text: str) -> list[tuple[int, int]]:
             if comma != -1 and (stop is None or comma < stop.start()):
                 cuts.add(comma)
     ordered = sorted(cuts)
-    return list(zip(ordered, ordered[1:], strict=False))
+    return tuple(zip(ordered, ordered[1:], strict=False))
 
 
 def _weigh(
@@ -294,17 +320,24 @@ def _weigh(
 
 def mentions(text: str, taxonomy: Taxonomy, extra: tuple[str, ...] = ()) -> list[Mention]:
     """Every diagnosis named in ``text``, with how it is said."""
-    clauses = _clauses(text)
+    hits = taxonomy.find(text, extra)  # in the original case: abbreviations match in capitals
+    if not hits:
+        return []
+    low = _lower(text)
+    clauses = _clauses(low)
     out = []
-    for concept, start, end in taxonomy.find(text, extra):
+    for concept, start, end in hits:
         clause = next((c for c in clauses if c[0] <= start < c[1]), (0, len(text)))
-        out.append(Mention(concept, start, end, _weigh(text, start, end, clause)))
+        out.append(Mention(concept, start, end, _weigh(low, start, end, clause)))
     return out
 
 
 def stances(text: str) -> list[Mention]:
     """Benign / malignant / premalignant words in ``text`` as mentions of those values (a
     negated "malignant" is a benign call, a negated "benign" a malignant one)."""
+    text = _lower(text)
+    if _STANCE.search(text) is None:
+        return []
     clauses = _clauses(text)
     pairs = [m.span() for m in _PAIR.finditer(text)]
     out = []

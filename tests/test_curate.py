@@ -4,6 +4,7 @@ whose model leaks, refuses and repeats itself."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -330,3 +331,69 @@ def test_subgroup_rates_only_where_the_subgroup_is_large_enough():
     assert cells[("pad_ufes_20", "VI")][5] == "too few (n=3)"
     assert cells[("pad_ufes_20", "VI")][4] == "too few (n=8)"
     assert [r[1] for r in fitz["rows"] if r[0] == "all sources"] == ["II", "IV", "VI"]
+
+
+def test_response_index_reads_back_each_response_exactly(tmp_path, monkeypatch):
+    from dermasynth_builder.curate import stream
+
+    rows = [
+        {"id": f"r{i}", "source": "hiba", "image_id": f"I{i}", "question_type": "q", "task": "qa"}
+        for i in range(5)
+    ]
+    for r in rows:
+        r.update(instruction="i", question="q", answer=f"answer {r['id']}", model="m")
+        r.update(backend="b", call_id="c")
+    again = {**rows[2], "answer": "the later line wins"}
+    path = tmp_path / "responses.jsonl"
+    lines = [json.dumps(r) for r in [*rows, again]] + ["not json", '{"id": "torn"']
+    path.write_text("\n".join(lines))  # the last line has no newline: a torn tail
+    monkeypatch.setattr(stream, "_key", lambda _id: 7)  # every id collides: lookups stay exact
+    seen = []
+    with stream.ResponseIndex(path, seen.append) as index:
+        assert index.get("r0").answer == "answer r0" and index.get("r4").answer == "answer r4"
+        assert index.get("r2").answer == "the later line wins"
+        assert index.get("torn") is None and index.get("nope") is None
+    assert len(seen) == 6
+    assert stream.ResponseIndex(tmp_path / "missing.jsonl").get("r0") is None
+
+
+def test_curation_streams_and_forgets_finished_images(tmp_path, monkeypatch):
+    """The duplicate filter's memory is released image by image, and the rejected rows are
+    written while pairs are, never gathered in a list."""
+    from dermasynth_builder.curate import filters
+
+    run, _, total = _craft_run(tmp_path)
+    forgotten = []
+    original = filters.DuplicateFilter.forget
+
+    def spy(self, key):
+        forgotten.append(key)
+        original(self, key)
+
+    monkeypatch.setattr(filters.DuplicateFilter, "forget", spy)
+    summary = curate(run)
+    images = {(json.loads(x)["source"], json.loads(x)["image_id"]) for x in
+              (run / "requests.jsonl").read_text().splitlines()}  # fmt: skip
+    assert sorted(forgotten) == sorted(images)  # each image forgotten once, when done
+    assert summary.responses == total
+    assert not list(run.glob("*.tmp"))
+
+
+def test_grounding_precheck_never_skips_a_pattern_that_matches():
+    """The union search that lets grounding skip its per-pattern reading finds a match
+    wherever any single pattern does (on the grounding tests' answers and fragments of them)."""
+    import re as _re
+
+    from dermasynth_builder.curate import grounding
+
+    source = (Path(__file__).parent / "test_grounding.py").read_text(encoding="utf-8")
+    texts = _re.findall(r'"([^"\\]{8,})"', source)
+    texts += [f"{a} {b}" for a, b in zip(texts, texts[1:], strict=False)]
+    assert len(texts) > 100
+    for text in texts:
+        joined = grounding._joined(text)
+        single = any(
+            grounding._asserted(p, text) is not None for c in grounding.CHECKS for p in c.asserted
+        )
+        if single:
+            assert grounding._ANY_ASSERTED.search(joined.lower()), text

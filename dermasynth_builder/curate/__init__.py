@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..records import SourceRecord
-from ..run import PAIRS, REJECTED, Pair, Rejected, Response, RunFolder
+from ..run import PAIRS, REJECTED, RESPONSES, Pair, Rejected, Response, RunFolder, dumps
 from ..run.fingerprint import file_digest
+from ..run.jsonl import TMP_SUFFIX
 from .config import CurateConfig
 from .filters import (
     DuplicateFilter,
@@ -28,8 +31,9 @@ from .filters import (
     SchemaFilter,
 )
 from .flags import LabelChecker, flags_for
-from .novelty import tokens
+from .novelty import NoveltyIndex, tokens
 from .report import ReportStats, write_report
+from .stream import ResponseIndex
 
 
 @dataclass(slots=True)
@@ -58,6 +62,9 @@ def curate(run: Path, config: CurateConfig | None = None, figures: bool = True) 
 
 
 def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSummary:
+    """Stream requests in plan order, read each one's response through an index of
+    responses.jsonl, and write pairs and rejected rows as they are decided: memory holds the
+    records (per image), the filters' state and 16 bytes per response, not the responses."""
     run = folder.path
     info = folder.info()
     if "import" not in info:
@@ -65,56 +72,68 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
     state = folder.results_state()
     folder.start_step("curate")
     records = folder.records_by_image()
-    responses = {r.id: r for r in folder.responses()}
     version = info.get("templates", {}).get("version", "")
-    corpus: dict[str, list[list[str]]] = {}
-    for r in responses.values():
+    frequency: dict[str, Counter] = {}
+
+    def count_question(r: Response) -> None:
         if r.self_instruct and r.question:
-            corpus.setdefault(r.source, []).append(tokens(r.question))
-    novelty = NoveltyFilter(config, corpus)
-    duplicates = DuplicateFilter(config)
-    chain = [
-        SchemaFilter(config),
-        LengthFilter(config),
-        RefusalFilter(config),
-        LeakageFilter(config),
-        GroundingFilter(config, records),
-        RevealsDiagnosisFilter(config, records),
-        duplicates,
-        novelty,
-    ]
-    checker = LabelChecker(config.synonyms)
-    summary = CurateSummary(responses=len(responses))
-    stats = ReportStats()
-    rejected_rows: list[Rejected] = []
+            counts = frequency.setdefault(r.source, Counter())
+            NoveltyIndex.count_elements(counts, tokens(r.question))
 
-    def pairs():
-        for request in folder.requests():
-            response = responses.get(request.id)
-            if response is None:
-                continue
-            record = records.get((response.source, response.image_id))
-            pair = make_pair(response, record, version)
-            for f in chain:
-                reason = f.check(pair)
-                if reason is not None:
-                    rejected_rows.append(Rejected(**pair, filter=f.name, reason=reason))
-                    summary.rejected[(f.name, reason.split(":")[0])] += 1
-                    stats.reject(pair, f.name, record)
-                    break
-            else:
-                duplicates.accept(pair)
-                novelty.accept(pair)
-                flags, applies = flags_for(
-                    pair, checker, config.diagnosis_types, config.malignancy_types
-                )
-                pair.update(flags)
-                stats.accept(pair, applies, record)
-                summary.accepted += 1
-                yield Pair(**pair)
+    # requests still to come per image: the duplicate filter forgets an image when it is done
+    pending: Counter = Counter((r.source, r.image_id) for r in folder.requests())
+    with ResponseIndex(folder.file(RESPONSES), count_question) as responses:
+        novelty = NoveltyFilter(config, frequency=frequency)
+        frequency = {}
+        duplicates = DuplicateFilter(config)
+        chain = [
+            SchemaFilter(config),
+            LengthFilter(config),
+            RefusalFilter(config),
+            LeakageFilter(config),
+            GroundingFilter(config, records),
+            RevealsDiagnosisFilter(config, records),
+            duplicates,
+            novelty,
+        ]
+        checker = LabelChecker(config.synonyms)
+        summary = CurateSummary(responses=responses.count)
+        stats = ReportStats()
+        rejected_tmp = folder.file(REJECTED).with_name(REJECTED + TMP_SUFFIX)
 
-    folder.write_rows(PAIRS, pairs())
-    folder.write_rows(REJECTED, rejected_rows)
+        def pairs(rejected_out: IO[str]) -> Iterator[Pair]:
+            for request in folder.requests():
+                key = (request.source, request.image_id)
+                response = responses.get(request.id)
+                if response is not None:
+                    record = records.get((response.source, response.image_id))
+                    pair = make_pair(response, record, version)
+                    for f in chain:
+                        reason = f.check(pair)
+                        if reason is not None:
+                            row = Rejected(**pair, filter=f.name, reason=reason)
+                            rejected_out.write(dumps(row.to_dict()) + "\n")
+                            summary.rejected[(f.name, reason.split(":")[0])] += 1
+                            stats.reject(pair, f.name, record)
+                            break
+                    else:
+                        duplicates.accept(pair)
+                        novelty.accept(pair)
+                        flags, applies = flags_for(
+                            pair, checker, config.diagnosis_types, config.malignancy_types
+                        )
+                        pair.update(flags)
+                        stats.accept(pair, applies, record)
+                        summary.accepted += 1
+                        yield Pair(**pair)
+                pending[key] -= 1
+                if pending[key] <= 0:
+                    del pending[key]
+                    duplicates.forget(key)
+
+        with open(rejected_tmp, "w", encoding="utf-8") as rejected_out:
+            folder.write_rows(PAIRS, pairs(rejected_out))
+        os.replace(rejected_tmp, folder.file(REJECTED))
     summary.novelty_comparisons = novelty.comparisons
     summary.novelty_candidates = sum(i.candidates for i in novelty.indexes.values())
     summary.report = write_report(run, stats, figures=figures, min_subgroup=config.min_subgroup)

@@ -9,6 +9,7 @@ outcome is deterministic.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -18,6 +19,19 @@ from .novelty import NoveltyIndex, tokens
 
 Pair = dict[str, Any]
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+class _Union:
+    """Whether any of ``patterns`` (searched case-insensitively) can match: one search of their
+    union, without re.I on the lower-cased text when the patterns are lower case (faster)."""
+
+    def __init__(self, patterns: list[str]):
+        body = "|".join(f"(?:{p})" for p in patterns) or "(?!)"
+        self.lower = not re.search("[A-Z]", re.sub(r"\\.", "", body))
+        self.pattern = re.compile(body, 0 if self.lower else re.I)
+
+    def __call__(self, text: str) -> bool:
+        return self.pattern.search(text.lower() if self.lower else text) is not None
 
 
 def words(text: str | None) -> int:
@@ -76,11 +90,12 @@ class RefusalFilter(Filter):
     def __init__(self, config: CurateConfig):
         super().__init__(config)
         self.refusals = [re.compile(p, re.I) for p in config.refusal_patterns]
+        self.any_refusal = _Union(config.refusal_patterns)
         self.consult = re.compile(config.consult_pattern, re.I)
 
     def check(self, pair: Pair) -> str | None:
         answer = pair["answer"]
-        for pattern in self.refusals:
+        for pattern in self.refusals if self.any_refusal(answer) else ():
             match = pattern.search(answer)
             if match:
                 return f"refusal: {match.group(0).strip()!r}"
@@ -100,10 +115,11 @@ class LeakageFilter(Filter):
     def __init__(self, config: CurateConfig):
         super().__init__(config)
         self.patterns = [re.compile(p, re.I) for p in config.leak_patterns]
+        self.any_leak = _Union(config.leak_patterns)
 
     def check(self, pair: Pair) -> str | None:
         text = f"{pair.get('question') if pair.get('self_instruct') else ''} {pair['answer']}"
-        for pattern in self.patterns:
+        for pattern in self.patterns if self.any_leak(text) else ():
             match = pattern.search(text)
             if match:
                 return f"cites its context: {match.group(0).strip()!r}"
@@ -116,12 +132,21 @@ class NoveltyFilter(Filter):
 
     name = "novelty"
 
-    def __init__(self, config: CurateConfig, corpus: dict[str, list[list[str]]] | None = None):
+    def __init__(
+        self,
+        config: CurateConfig,
+        corpus: dict[str, list[list[str]]] | None = None,
+        frequency: dict[str, Counter] | None = None,
+    ):
+        """``corpus``: every model-written question per source (tokens), or ``frequency``:
+        their element counts (``NoveltyIndex.count_elements``), which curation streams."""
         super().__init__(config)
-        corpus = corpus or {}
         self.indexes: dict[str, NoveltyIndex] = {
-            source: NoveltyIndex(config.novelty_rouge_l, toks) for source, toks in corpus.items()
+            source: NoveltyIndex(config.novelty_rouge_l, toks)
+            for source, toks in (corpus or {}).items()
         }
+        for source, counts in (frequency or {}).items():
+            self.indexes[source] = NoveltyIndex(config.novelty_rouge_l, frequency=counts)
         self.kept: dict[str, list[str]] = {}
 
     def check(self, pair: Pair) -> str | None:
@@ -172,6 +197,10 @@ class DuplicateFilter(Filter):
         norm = " ".join(tokens(pair["answer"]))
         key = (pair["source"], pair["image_id"])
         self.seen.setdefault(key, []).append((pair["id"], norm, frozenset(norm.split())))
+
+    def forget(self, key: tuple[str, str]) -> None:
+        """Drop what was kept for an image whose pairs have all been seen (bounded memory)."""
+        self.seen.pop(key, None)
 
 
 RecordLookup = Callable[[str, str], Any] | Mapping[tuple[str, str], Any] | None

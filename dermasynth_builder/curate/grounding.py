@@ -171,6 +171,18 @@ CHECKS: tuple[FactCheck, ...] = (
 
 GROWTH = r"(?:has|have|had|been|is) (?:grown|growing|enlarg\w*)|grew|increas\w* in size"
 CHECKS_BY_FACT = {c.fact: c for c in CHECKS}
+# Every asserted pattern starts with \b and a word character, so one search of their union,
+# tried only where a word starts, tells whether any of them can match: most answers state no
+# case fact, and then the per-pattern, per-sentence reading is skipped.
+assert all(p.pattern.startswith(r"\b") for c in CHECKS for p in c.asserted)
+# The patterns are lower case, so the union runs without re.I on the lower-cased text (several
+# times faster).
+assert not any(
+    re.search("[A-Z]", re.sub(r"\\.", "", p.pattern)) for c in CHECKS for p in c.asserted
+)
+_ANY_ASSERTED = re.compile(
+    r"\b(?=\w)(?:" + "|".join(f"(?:{p.pattern})" for c in CHECKS for p in c.asserted) + ")"
+)
 _SYMPTOM_WORD = re.compile(
     r"\b(itch\w*|prurit\w*|pain\w*|hurt\w*|bleed\w*|burn\w*|tender\w*|sore\w*|sting\w*|"
     r"fever\w*|fatigue\w*|tired\w*|chills|numb\w*|tingl\w*)\b",
@@ -195,8 +207,20 @@ SYMPTOM_STEMS = {
 }
 
 
-def _asserted(pattern: re.Pattern[str], text: str) -> re.Match[str] | None:
-    """The first match of ``pattern`` in ``text`` that is stated as a fact, not a hypothetical."""
+def _joined(text: str) -> str:
+    """``text`` with its sentence breaks turned into NUL: a pattern that matches inside one
+    sentence matches here too (NUL is neither a word nor a space character, like the edge of a
+    string), so one search of this rules a pattern out without splitting the text."""
+    return _SENTENCE.sub("\x00", text)
+
+
+def _asserted(
+    pattern: re.Pattern[str], text: str, joined: str | None = None
+) -> re.Match[str] | None:
+    """The first match of ``pattern`` in ``text`` that is stated as a fact, not a hypothetical.
+    ``joined`` (``_joined(text)``) lets a pattern that cannot match skip the sentence split."""
+    if joined is not None and pattern.search(joined) is None:
+        return None
     for sentence in _SENTENCE.split(text):
         for match in pattern.finditer(sentence):
             before = sentence[max(0, match.start() - 60) : match.start()]
@@ -239,7 +263,9 @@ def _numbers(text: str) -> list[float]:
     ]
 
 
-def _record_reason(question: str, answer: str, record: Any) -> str | None:
+def _record_reason(
+    question: str, answer: str, record: Any, joined: str | None = None
+) -> str | None:
     """Facts that only this record has, stated in the answer but not in the question."""
     symptoms = list(_field(record, "symptoms") or []) + list(_field(record, "other_symptoms") or [])
     for symptom in symptoms:
@@ -247,20 +273,20 @@ def _record_reason(question: str, answer: str, record: Any) -> str | None:
         if stem is None:
             continue
         pattern = re.compile(rf"\b(?:{stem})\b", re.I)
-        match = _asserted(pattern, answer)
+        match = _asserted(pattern, answer, joined)
         if match and not pattern.search(question):
             return f"symptoms: states the case's {symptom!r} ({match.group(0)!r})"
     age = _field(record, "age")
     if isinstance(age, int) and age >= 10:
         pattern = re.compile(rf"\b{age}\b(?!\s*(?:mm|cm|%|x\b|×))", re.I)
-        match = _asserted(pattern, answer)
+        match = _asserted(pattern, answer, joined)
         if match and not pattern.search(question):
             return f"age: states the case's age {age}"
     for key in ("diameter_1_mm", "diameter_2_mm"):
         value = _field(record, key)
         if isinstance(value, (int, float)) and value > 0:
             pattern = re.compile(rf"\b{value:g}(?:\.0)?\s*(?:mm|x|×|millimet)", re.I)
-            match = _asserted(pattern, answer)
+            match = _asserted(pattern, answer, joined)
             if match and not pattern.search(question):
                 return f"size: states the measured size ({match.group(0)!r})"
     duration = _field(record, "condition_duration")
@@ -279,9 +305,10 @@ def grounding_reason(question: str | None, answer: str | None, record: Any = Non
     question, answer = question or "", answer or ""
     if not answer.strip():
         return None
-    for check in CHECKS:
+    joined = _joined(answer)
+    for check in CHECKS if _ANY_ASSERTED.search(joined.lower()) else ():
         for pattern in check.asserted:
-            match = _asserted(pattern, answer)
+            match = _asserted(pattern, answer, joined)
             if match is None:
                 continue
             if check.fact in ("age", "size"):
@@ -300,7 +327,7 @@ def grounding_reason(question: str | None, answer: str | None, record: Any = Non
                 continue
             return f"ungrounded {check.fact}: {match.group(0).strip()!r} not given by the question"
     if record is not None:
-        reason = _record_reason(question, answer, record)
+        reason = _record_reason(question, answer, record, joined)
         if reason is not None:
             return f"ungrounded {reason}"
     return None

@@ -45,11 +45,21 @@ def rouge_l(a: list[str], b: list[str]) -> float:
 class NoveltyIndex:
     """Accepts a question unless some accepted question reaches ``threshold`` ROUGE-L F."""
 
-    def __init__(self, threshold: float, corpus: Iterable[list[str]] = ()):
+    def __init__(
+        self,
+        threshold: float,
+        corpus: Iterable[list[str]] = (),
+        frequency: Counter | None = None,
+    ):
+        """``frequency`` (from ``count_elements``) may stand for the ``corpus`` it counts, so a
+        caller streaming its questions need not keep them."""
         self.threshold = threshold
         self.rank: dict[str, int] = {}
         # rarest tokens first: their postings are short, so probing costs little
-        frequency = Counter(t for toks in corpus for t in set(self._elements(toks)))
+        if frequency is None:
+            frequency = Counter()
+            for toks in corpus:
+                self.count_elements(frequency, toks)
         for i, (tok, _) in enumerate(sorted(frequency.items(), key=lambda kv: (kv[1], kv[0]))):
             self.rank[tok] = i
         self.accepted: list[list[str]] = []
@@ -57,6 +67,11 @@ class NoveltyIndex:
         self.postings: dict[str, list[int]] = {}
         self.comparisons = 0  # LCS computations actually run
         self.candidates = 0
+
+    @classmethod
+    def count_elements(cls, frequency: Counter, toks: list[str]) -> None:
+        """Add one question's elements to a document-frequency count."""
+        frequency.update(set(cls._elements(toks)))
 
     @staticmethod
     def _elements(toks: list[str]) -> list[str]:
