@@ -91,8 +91,10 @@ def finetune(release: str, **kwargs: object) -> None:
     if int(os.environ.get("RANK", "0")) != 0:
         return
     loss = "-" if result.train_loss is None else f"{result.train_loss:.4f}"
+    resumed = f" (resumed at step {result.start_step}, now {result.steps})"
     out.print(
-        f"trained {result.steps} steps on {result.rows} rows (train loss {loss}); "
+        f"trained {result.steps - result.start_step} steps"
+        f"{resumed if result.start_step else ''} on {result.rows} rows (train loss {loss}); "
         f"adapter and model card in {result.adapter}"
     )
     if result.merged:

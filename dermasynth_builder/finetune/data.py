@@ -36,6 +36,9 @@ def load_release(release: str, config: str = "all", split: str = "train") -> Any
             f"{release}: cannot load config {config!r} split {split!r}: {first}"
         ) from None
     missing = [c for c in REQUIRED if c not in ds.column_names]
+    if not missing:  # a card's features fill a column the files lack with nulls
+        empty = [c for c in REQUIRED if not any(ds.select_columns([c])[c])]
+        missing = empty if len(empty) == len(REQUIRED) or "messages" in empty else []
     if missing:
         raise FinetuneError(
             f"{release}: no {' and no '.join(repr(c) for c in missing)} column: not a release "

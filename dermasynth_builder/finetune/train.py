@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
+import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,8 @@ class FinetuneResult:
     resumed_from: str | None
     train_loss: float | None
     fingerprint: str | None
+    start_step: int = 0  # the step it resumed at (0 for a fresh start)
+    losses: list[float] = field(default_factory=list)  # the logged training losses, in order
 
 
 def last_checkpoint(folder: Path) -> Path | None:
@@ -76,6 +80,20 @@ def check_base(base: str) -> Any:
             "(choose a vision-language model that AutoModelForImageTextToText loads)"
         )
     return config
+
+
+def _checkpointing(on: bool) -> dict[str, bool]:
+    """Activation checkpointing under the name this transformers reads (renamed in 5.x)."""
+    import dataclasses
+
+    from trl import SFTConfig
+
+    names = {f.name for f in dataclasses.fields(SFTConfig)}
+    return {
+        "activation_checkpointing"
+        if "activation_checkpointing" in names
+        else "gradient_checkpointing": on
+    }
 
 
 def lora_config(options: FinetuneOptions) -> Any:
@@ -114,11 +132,39 @@ def load_base(options: FinetuneOptions) -> tuple[Any, Any]:
     return model, processor
 
 
+def _finished(checkpoint: Path, options: FinetuneOptions) -> dict[str, Any] | None:
+    """The checkpoint's trainer state if it already reached the planned number of steps."""
+    state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    target = options.max_steps if options.max_steps > 0 else state.get("max_steps", 0)
+    return state if state.get("global_step", 0) >= target > 0 else None
+
+
+def _adapter_from(checkpoint: Path, adapter: Path, processor: Any) -> None:
+    """Publish the checkpoint's adapter (a rerun after training ended, or after a kill between
+    the last checkpoint and the adapter's save) without loading the model again."""
+    adapter.mkdir(parents=True, exist_ok=True)
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        tmp = adapter / f".{name}.tmp"
+        shutil.copyfile(checkpoint / name, tmp)
+        os.replace(tmp, adapter / name)
+    processor.save_pretrained(str(adapter))
+
+
+def _losses(log_history: list[dict[str, Any]]) -> list[float]:
+    return [float(e["loss"]) for e in log_history if "loss" in e]
+
+
 def finetune(options: FinetuneOptions, say: Callable[[str], None] = print) -> FinetuneResult:
-    """Train (or resume) a LoRA adapter on the release; returns where it was saved."""
+    """Train (or resume) a LoRA adapter on the release; returns where it was saved.
+
+    Rerun with the same OUT after a kill: it continues from the newest whole checkpoint. Rerun
+    after it finished: no step is repeated; the adapter's card is written again (with any new
+    ``eval_folders``).
+    """
     if missing := missing_extra():
         raise FinetuneError(f"finetune needs {', '.join(missing)}: {INSTALL}")
     import torch
+    from transformers import AutoProcessor
     from transformers.utils import logging as hf_logging
     from trl import SFTConfig, SFTTrainer
 
@@ -126,57 +172,81 @@ def finetune(options: FinetuneOptions, say: Callable[[str], None] = print) -> Fi
     ds = load_release(options.release, options.config)
     ds = draw_samples(ds, options.samples, options.seed).select_columns(["messages", "images"])
     check_base(options.base)
-    model, processor = load_base(options)
     checkpoints = Path(options.out) / "checkpoints"
-    args = SFTConfig(
-        output_dir=str(checkpoints),
-        num_train_epochs=options.epochs,
-        max_steps=options.max_steps,
-        per_device_train_batch_size=options.batch_size,
-        gradient_accumulation_steps=options.grad_accum,
-        learning_rate=options.learning_rate,
-        lr_scheduler_type="cosine",
-        warmup_steps=0.03,
-        logging_steps=options.logging_steps,
-        save_steps=options.save_steps,
-        save_total_limit=2,
-        seed=options.seed,
-        data_seed=options.seed,
-        bf16=bool(model.dtype == torch.bfloat16),
-        gradient_checkpointing=options.gradient_checkpointing,
-        max_length=None,  # never cut a conversation inside its image tokens
-        report_to="none",
-        disable_tqdm=None,
-    )
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=ds,
-        processing_class=processor,
-        peft_config=lora_config(options),
-    )
-    resume = last_checkpoint(checkpoints)
-    if resume is not None:
-        say(f"resuming from {resume}")
-    output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     adapter = Path(options.out) / "adapter"
-    trainer.save_model(str(adapter))
-    merged = None
-    fingerprint = release_fingerprint(options.release)
+    resume = last_checkpoint(checkpoints)
+    start = int(_CHECKPOINT.match(resume.name)[1]) if resume else 0  # type: ignore[index]
     result = FinetuneResult(
         adapter=adapter,
         merged=None,
         rows=len(ds),
-        steps=trainer.state.global_step,
+        steps=start,
         resumed_from=str(resume) if resume else None,
-        train_loss=float(output.training_loss) if output.training_loss is not None else None,
-        fingerprint=fingerprint,
+        train_loss=None,
+        fingerprint=release_fingerprint(options.release),
+        start_step=start,
     )
-    if trainer.is_world_process_zero():
+    state = _finished(resume, options) if resume else None
+    if state is not None:
+        say(f"already trained: {resume} is step {start} of {start}")
+        processor = AutoProcessor.from_pretrained(options.base)
+        _adapter_from(resume, adapter, processor)
+        result.losses = _losses(state.get("log_history", []))
+        model = None
+        main = int(os.environ.get("RANK", "0")) == 0
+    else:
+        if resume is not None:
+            say(f"resuming from {resume} (step {start})")
+        model, processor = load_base(options)
+        args = SFTConfig(
+            output_dir=str(checkpoints),
+            num_train_epochs=options.epochs,
+            max_steps=options.max_steps,
+            per_device_train_batch_size=options.batch_size,
+            gradient_accumulation_steps=options.grad_accum,
+            learning_rate=options.learning_rate,
+            lr_scheduler_type="cosine",
+            warmup_steps=0.03,
+            logging_steps=options.logging_steps,
+            save_steps=options.save_steps,
+            save_total_limit=2,
+            seed=options.seed,
+            data_seed=options.seed,
+            bf16=bool(model.dtype == torch.bfloat16),
+            **_checkpointing(options.gradient_checkpointing),
+            max_length=None,  # never cut a conversation inside its image tokens
+            report_to="none",
+            disable_tqdm=None,
+        )
+        trainer = SFTTrainer(
+            model=model,
+            args=args,
+            train_dataset=ds,
+            processing_class=processor,
+            peft_config=lora_config(options),
+        )
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        trainer.save_model(str(adapter))
+        result.steps = trainer.state.global_step
+        result.losses = _losses(trainer.state.log_history)
+        model = trainer.model
+        main = trainer.is_world_process_zero()
+    result.train_loss = result.losses[-1] if result.losses else None
+    if main:
         if options.merge:
-            merged = Path(options.out) / "merged"
-            trainer.model.merge_and_unload().save_pretrained(str(merged))
-            processor.save_pretrained(str(merged))
-            result.merged = merged
+            result.merged = merge(options, adapter, processor, model)
         write_card(adapter, options, result)
     return result
+
+
+def merge(options: FinetuneOptions, adapter: Path, processor: Any, model: Any | None) -> Path:
+    """The base with the adapter merged in (OUT/merged), for servers without LoRA support."""
+    if model is None:
+        from peft import PeftModel
+
+        base, _ = load_base(options.model_copy(update={"load_in_4bit": False}))
+        model = PeftModel.from_pretrained(base, str(adapter))
+    merged = Path(options.out) / "merged"
+    model.merge_and_unload().save_pretrained(str(merged))
+    processor.save_pretrained(str(merged))
+    return merged

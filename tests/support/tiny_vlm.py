@@ -94,6 +94,9 @@ def tiny_model(processor, seed: int = 0):
             num_attention_heads=2,
             num_key_value_heads=2,
             max_position_embeddings=4096,
+            # wider than the default 0.02, so that the LoRA on the attention and MLP moves the
+            # logits within a few steps (the tests watch the loss go down)
+            initializer_range=0.2,
             pad_token_id=tok.pad_token_id,
             bos_token_id=tok.bos_token_id,
             eos_token_id=tok.eos_token_id,
@@ -111,4 +114,14 @@ def save_tiny_vlm(dest: Path, texts: Iterable[str], seed: int = 0) -> Path:
     model = tiny_model(processor, seed)
     model.save_pretrained(dest)
     processor.save_pretrained(dest)
+    return dest
+
+
+def save_text_only_model(dest: Path) -> Path:
+    """The config of a text-only Llama (no weights needed): a base `finetune` must refuse."""
+    from transformers import LlamaConfig
+
+    LlamaConfig(
+        vocab_size=64, hidden_size=16, num_hidden_layers=1, num_attention_heads=2
+    ).save_pretrained(dest)
     return dest
