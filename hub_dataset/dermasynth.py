@@ -12,9 +12,6 @@ that `package` computes for the whole release, so every config has the same feat
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,38 +21,24 @@ import datasets
 
 from dermasynth_builder.records import MALIGNANCY, SourceRecord
 from dermasynth_builder.release_images import image_bytes
+from dermasynth_builder.release_rows import (
+    CAPTION_PROMPT,
+    RowMaker,
+    in_test,
+    messages_of,
+    pair_fields,
+)
 from dermasynth_builder.run.folder import RunFolder
-from dermasynth_builder.run.schema import PAIR_RECORD_FIELDS, Pair
+from dermasynth_builder.run.schema import Pair
 from dermasynth_builder.sources.registry import SOURCE_NAMES, license_for
 
 SOURCES = SOURCE_NAMES  # one config per source, in the registry's order
-_SCALARS = {"str": "string", "bool": "bool", "int": "int64", "float": "float64"}
-# Pair fields that describe the image, not the pair: they live once on the row.
-_ROW_FIELDS = {"source", "image_id", *PAIR_RECORD_FIELDS}
-CAPTION_PROMPT = "Describe this image."
+__all__ = ["CAPTION_PROMPT", "DermaSynth", "features", "image_bytes", "in_test", "messages_of"]
 
 
 def pair_features() -> dict[str, datasets.Value]:
-    """One ``pairs`` entry: every field of the run's `Pair` row that is about the pair.
-
-    Derived from the dataclass, so scores or flags a later step adds to `Pair` are kept; a field
-    whose type is not a scalar is stored as JSON text."""
-    out = {}
-    for f in dataclasses.fields(Pair):
-        if f.name in _ROW_FIELDS:
-            continue
-        base = str(f.type).replace(" | None", "").replace("None | ", "").strip()
-        out[f.name] = datasets.Value(_SCALARS.get(base, "string"))
-    return out
-
-
-def _json_fields() -> set[str]:
-    return {
-        f.name
-        for f in dataclasses.fields(Pair)
-        if f.name not in _ROW_FIELDS
-        and str(f.type).replace(" | None", "").replace("None | ", "").strip() not in _SCALARS
-    }
+    """One ``pairs`` entry: every field of the run's `Pair` row that is about the pair."""
+    return {name: datasets.Value(dtype) for name, dtype in pair_fields().items()}
 
 
 def features(diagnoses: list[str] | tuple[str, ...] = ()) -> datasets.Features:
@@ -130,28 +113,6 @@ class DermaSynthConfig(datasets.BuilderConfig):
         self.split_seed = split_seed
         self.diagnoses = tuple(diagnoses)
         self.text_license = text_license  # None: the text's licence follows the image's
-
-
-def in_test(source: str, group_id: str | None, image_id: str, fraction: float, seed: int) -> bool:
-    """Group-aware split: every image of a patient, lesion or case falls on the same side."""
-    if fraction <= 0:
-        return False
-    key = f"{seed}|{source}|{group_id or image_id}".encode()
-    return int(hashlib.sha256(key).hexdigest()[:15], 16) / 16**15 < fraction
-
-
-def messages_of(pairs: list[Pair]) -> list[dict[str, Any]]:
-    """The pairs as one chat in TRL's vision-language format: the image placeholder opens the
-    first user turn (one placeholder for the one image), then question/answer turns."""
-    turns: list[dict[str, Any]] = []
-    for pair in pairs:
-        question = pair.question or CAPTION_PROMPT
-        content = [{"type": "text", "text": question}]
-        if not turns:
-            content.insert(0, {"type": "image", "text": None})
-        turns.append({"role": "user", "content": content})
-        turns.append({"role": "assistant", "content": [{"type": "text", "text": pair.answer}]})
-    return turns
 
 
 def _stream(path: str | Path) -> Iterator[Any]:
@@ -233,42 +194,10 @@ class DermaSynth(datasets.GeneratorBasedBuilder):
 
     def _generate_examples(self, images: list[tuple[list[Pair], Any]], roots: dict[str, str]):
         cfg = self.config
-        label = {name: i for i, name in enumerate(cfg.diagnoses)}
-        malignancy = {name: i for i, name in enumerate(MALIGNANCY)}
-        as_json = _json_fields()
-        entry_names = list(pair_features())
+        maker = RowMaker(cfg.diagnoses, cfg.text_license)
         for pairs, record in images:  # every pair of one image: the image is read once
             first = pairs[0]
             image, reencoded = image_bytes(
                 roots[first.source], first.image_path, cfg.max_image_side
             )
-            entries = []
-            for pair in pairs:
-                entry = {name: getattr(pair, name) for name in entry_names}
-                for name in as_json:
-                    entry[name] = None if entry[name] is None else json.dumps(entry[name])
-                entries.append(entry)
-
-            def extra(name: str, default: Any = None, record: Any = record) -> Any:
-                return getattr(record, name, default) if record is not None else default
-
-            row = {name: getattr(first, name) for name in PAIR_RECORD_FIELDS}
-            del row["image_path"]
-            row.update(
-                image_id=first.image_id,
-                source=first.source,
-                images=[image],
-                messages=messages_of(pairs),
-                pairs=entries,
-                diagnosis=label[first.diagnosis] if first.diagnosis is not None else None,
-                diagnosis_code=extra("diagnosis_code"),
-                diagnosis_hierarchy=list(extra("diagnosis_hierarchy") or []),
-                malignancy=malignancy.get(first.malignancy),
-                age_approximate=bool(extra("age_approximate", False)),
-                fitzpatrick_self_reported=extra("fitzpatrick_self_reported"),
-                monk_skin_tone=extra("monk_skin_tone"),
-                official_split=extra("split"),
-                text_license=cfg.text_license or first.license,
-                image_reencoded=reencoded,
-            )
-            yield f"{first.source}/{first.image_id}", row
+            yield f"{first.source}/{first.image_id}", maker.row(pairs, record, image, reencoded)
