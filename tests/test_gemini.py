@@ -175,3 +175,54 @@ def test_rpm_limit_holds(monkeypatch, tmp_path):
         assert fake.stats["rpm_429"] > 0 and progress.responses == n
     ids = Counter(r["id"] for r in lines(run / "responses.jsonl"))
     assert set(ids.values()) == {1}
+
+
+def test_per_call_invariants_are_converted_once_and_the_wire_body_is_the_sdks(
+    server, tmp_path, monkeypatch
+):
+    """The SDK converts the request (schema, config, system instruction) once per answer
+    shape, not once per call; the body sent is exactly what the SDK's public path sends."""
+    from google.genai import models
+
+    from dermasynth_builder.backends.gemini import GeminiBackend
+
+    conversions = []
+    real = models._GenerateContentParameters_to_mldev
+
+    def counting(*args, **kwargs):
+        conversions.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(models, "_GenerateContentParameters_to_mldev", counting)
+    run = plan(tmp_path, sources=("hiba", "pad_ufes_20", "scin"))
+    progress = generate(run, concurrency=4)
+    shapes = {
+        tuple(r.self_instruct for r in reqs)
+        for reqs in _groups(run).values()  # the answer shapes the plan holds
+    }
+    assert progress.calls == len(server.log) > len(shapes)
+    assert len(conversions) == len(shapes)  # once per shape, not per call
+    wire = {_image_of(e): e["body"] for e in server.log}
+    # the same run through the SDK's public path (no cached template): identical bodies
+    server.log.clear()
+    for name in ("responses.jsonl", "failures.jsonl"):
+        (run / name).unlink()
+    monkeypatch.setattr(GeminiBackend, "_convert_once", lambda self, call: None)
+    generate(run, concurrency=4)
+    public = {_image_of(e): e["body"] for e in server.log}
+    assert wire == public
+
+
+def _groups(run):
+    from dermasynth_builder.run import RunFolder
+
+    groups = {}
+    for req in RunFolder(run).requests():
+        groups.setdefault((req.source, req.image_id), []).append(req)
+    return groups
+
+
+def _image_of(entry):
+    return entry["body"]["contents"][0]["parts"][0]["inlineData"]["data"][:200] + str(
+        entry["body"]["contents"][0]["parts"][1]["text"]
+    )

@@ -287,6 +287,17 @@ def model_for(call: Call) -> type[BaseModel]:
     return response_model(tuple(bool(r.self_instruct) for r in call.requests))
 
 
+@functools.lru_cache(maxsize=256)
+def _json_schema(self_instruct: tuple[bool, ...]) -> dict[str, Any]:
+    return response_model(self_instruct).model_json_schema()
+
+
+def json_schema_for(call: Call) -> dict[str, Any]:
+    """The call's response schema as a JSON Schema dict, built once per answer shape (pydantic
+    takes milliseconds per conversion). Shared: callers must not change it."""
+    return _json_schema(tuple(bool(r.self_instruct) for r in call.requests))
+
+
 #: An answer longer than this is not an answer (a runaway model, a broken gateway): a content
 #: failure, never a line of responses.jsonl. Real answers are a few KB.
 MAX_ANSWER_CHARS = 200_000

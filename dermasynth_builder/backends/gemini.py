@@ -8,6 +8,7 @@ never stored, logged or written by this package.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -143,6 +144,8 @@ class GeminiBackend(Backend):
         )
         self._client = genai.Client(http_options=options)
         self._extras: dict[str, Any] | None = None
+        self._configs: dict[tuple[bool, ...], Any] = {}
+        self._templates: dict[tuple[bool, ...], tuple[str, dict[str, Any]] | None] = {}
 
     @property
     def client(self):  # noqa: ANN201 - a google.genai.Client; its import stays lazy
@@ -197,28 +200,94 @@ class GeminiBackend(Backend):
             return "MEDIA_RESOLUTION_ULTRA_HIGH"
         return None
 
+    def config_for(self, call: Call) -> Any:
+        """The GenerateContentConfig of a call, built once per answer shape (how many
+        questions, which are self-instruct) and reused: the schema, the system instruction,
+        the sampling and the media resolution and thinking settings never change in a run."""
+        shape = _shape(call)
+        config = self._configs.get(shape)
+        if config is None:
+            if self._extras is None:
+                self._extras = self.generation_extras()
+            config = self._types.GenerateContentConfig(
+                system_instruction=self.system,
+                response_mime_type="application/json",
+                response_schema=model_for(call),
+                temperature=self.temperature,
+                seed=self.seed,
+                max_output_tokens=self.max_output_tokens,
+                **self._extras,
+            )
+            self._configs[shape] = config
+        return config
+
+    def wire_template(self, call: Call) -> tuple[str, dict[str, Any]] | None:
+        """(path, request body without contents) for a call's answer shape, converted by the
+        SDK's own converter once and cached; None when the SDK offers no such converter (a
+        different SDK version, Vertex AI): then every call takes the SDK's public path."""
+        shape = _shape(call)
+        if shape not in self._templates:
+            self._templates[shape] = self._convert_once(call)
+        return self._templates[shape]
+
+    def _convert_once(self, call: Call) -> tuple[str, dict[str, Any]] | None:
+        try:
+            from google.genai import _common, models
+
+            api = self._client.aio._api_client
+            if api.vertexai:
+                return None
+            params = self._types._GenerateContentParameters(
+                model=self.model, contents=["-"], config=self.config_for(call)
+            )
+            request = models._GenerateContentParameters_to_mldev(api, params, None, params)
+            if request.get("_query"):
+                return None
+            path = "{model}:generateContent".format_map(request.get("_url") or {})
+            for key in ("_url", "_query", "config", "contents"):
+                request.pop(key, None)
+            request = _common.encode_unserializable_types(_common.convert_to_dict(request))
+            return path, request
+        except Exception:  # noqa: BLE001 - a private SDK API moved: use the public path
+            return None
+
+    def request_body(self, call: Call, image: Any, template: dict[str, Any]) -> dict[str, Any]:
+        """The generateContent body of a call: the cached template plus this call's image
+        (URL-safe base64, as the SDK encodes bytes) and prompt."""
+        part: dict[str, Any] = {
+            "inlineData": {
+                "data": base64.urlsafe_b64encode(image.data).decode("ascii"),
+                "mime_type": image.mime_type,  # as the SDK itself sends it
+            }
+        }
+        resolution = self.part_resolution()
+        if resolution:
+            part["mediaResolution"] = {"level": resolution}
+        return {**template, "contents": [{"role": "user", "parts": [part, {"text": call.prompt}]}]}
+
     async def generate(self, call: Call) -> CallResult:
+        """One call. The request body is the per-shape template (converted by the SDK once)
+        plus the image and prompt, sent through the SDK's own API client (auth, base URL,
+        timeout); the answer is read back into the SDK's response type. The per-call
+        conversion the SDK would otherwise do (~20 ms of CPU with the schema) is skipped."""
         types = self._types
         image = await call.image()
-        if self._extras is None:
-            self._extras = self.generation_extras()
-        config = types.GenerateContentConfig(
-            system_instruction=self.system,
-            response_mime_type="application/json",
-            response_schema=model_for(call),
-            temperature=self.temperature,
-            seed=self.seed,
-            max_output_tokens=self.max_output_tokens,
-            **self._extras,
-        )
-        part = types.Part.from_bytes(
-            data=image.data, mime_type=image.mime_type, media_resolution=self.part_resolution()
-        )
-        contents = [part, call.prompt]
+        wire = self.wire_template(call)
         try:
-            response = await self._client.aio.models.generate_content(
-                model=self.model, contents=contents, config=config
-            )
+            if wire is None:
+                part = types.Part.from_bytes(
+                    data=image.data,
+                    mime_type=image.mime_type,
+                    media_resolution=self.part_resolution(),
+                )
+                response = await self._client.aio.models.generate_content(
+                    model=self.model, contents=[part, call.prompt], config=self.config_for(call)
+                )
+            else:
+                path, template = wire
+                body = self.request_body(call, image, template)
+                raw = await self._client.aio._api_client.async_request("post", path, body, None)
+                response = _from_wire(types, raw.body)
         except Exception as exc:
             error = classify_error(exc)
             if error is None:
@@ -256,6 +325,19 @@ class GeminiBackend(Backend):
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):  # closing is best effort
             await self._client.aio.aclose()
+
+
+def _shape(call: Call) -> tuple[bool, ...]:
+    return tuple(bool(r.self_instruct) for r in call.requests)
+
+
+def _from_wire(types: Any, body: str | None) -> Any:
+    """A generateContent response body as the SDK's GenerateContentResponse."""
+    from google.genai import models
+
+    data = json.loads(body) if body else {}
+    converted = models._GenerateContentResponse_from_mldev(data)
+    return types.GenerateContentResponse._from_response(response=converted, kwargs={})
 
 
 def _usage(response: Any) -> Usage:

@@ -37,7 +37,7 @@ from .base import (
     StopRun,
     TransientError,
     Usage,
-    model_for,
+    json_schema_for,
     parse_answers,
 )
 
@@ -148,7 +148,7 @@ class OpenAIBackend(Backend):
                 "type": "json_schema",
                 "json_schema": {
                     "name": "answers",
-                    "schema": model_for(call).model_json_schema(),
+                    "schema": json_schema_for(call),
                     "strict": True,
                 },
             }
@@ -234,7 +234,7 @@ async def _read_capped(response: httpx.Response, limit: int = MAX_BODY_BYTES) ->
 def prompt_schema(call: Call) -> str:
     """The response schema as compact JSON for the prompt: refs inlined, titles dropped, so a
     small open model reads one plain nested object."""
-    schema = model_for(call).model_json_schema()
+    schema = dict(json_schema_for(call))  # the cached dict is shared: pop from a copy
     defs = schema.pop("$defs", {})
 
     def clean(node: Any) -> Any:
