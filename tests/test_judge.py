@@ -168,3 +168,48 @@ def test_kill_9_during_judge_then_rerun_judges_each_pair_once(crafted_run):
     images = {(r["source"], r["image_id"]) for r in _lines(judge_dir / "requests.jsonl")}
     assert calls_after < len(images)  # the rerun asked only what was not yet judged
     assert len(_lines(run / "judgements.jsonl")) == len(planned)
+
+
+def test_curate_applies_the_verdicts_as_columns_and_rejections(crafted_run, monkeypatch, tmp_path):
+    run, expected = crafted_run
+    with JudgeFake() as fake:
+        monkeypatch.setenv("GEMINI_API_KEY", API_KEY)
+        monkeypatch.setenv("GOOGLE_GEMINI_BASE_URL", fake.url)
+        assert CliRunner().invoke(cli, ["judge", str(run)]).exit_code == 0
+    kept_before = {p["id"] for p in _lines(run / "pairs.jsonl")}
+    flagged = {k: v for k, v in expected.items() if k in kept_before}
+    assert CliRunner().invoke(cli, ["curate", str(run)]).exit_code == 0
+    pairs = {p["id"]: p for p in _lines(run / "pairs.jsonl")}
+    judged_out = {r["id"]: r for r in _lines(run / "rejected.jsonl") if r["filter"] == "judge"}
+    assert set(judged_out) == set(flagged)  # every flagged pair, and only those
+    for pair_id, kind in flagged.items():
+        row = judged_out[pair_id]
+        assert row["reason"].split(":")[0].endswith(kind)
+        assert (
+            row[{"contradicts": "judge_label", "invented": "judge_facts"}.get(kind, "judge_advice")]
+            == kind
+        )
+    assert pairs and all(
+        p["judge_label"] == "ok" and p["judge_advice"] == "ok" for p in pairs.values()
+    )
+    report = json.loads((run / "report.json").read_text())
+    assert report["judge"]["rejected"] == len(flagged)
+    assert any(s["title"] == "Judge pass" for s in report["sections"])
+    assert "## Judge pass" in (run / "report.md").read_text()
+
+    config = tmp_path / "keep.yaml"
+    config.write_text("judge_reject: []\n")
+    assert CliRunner().invoke(cli, ["curate", str(run), "--config", str(config)]).exit_code == 0
+    pairs = {p["id"]: p for p in _lines(run / "pairs.jsonl")}
+    assert set(flagged) <= set(pairs)  # kept, with the verdicts as columns
+    assert {pairs[k]["judge_facts"] for k, v in flagged.items() if v == "invented"} == {"invented"}
+
+    release = tmp_path / "release"
+    result = CliRunner().invoke(cli, ["package", str(run), "--out", str(release)])
+    assert result.exit_code == 0, result.output
+    assert "Judge pass" in (release / "README.md").read_text()
+    from datasets import load_dataset
+
+    rows = load_dataset(str(release), "all", split="train")
+    entries = [p for ps in rows["pairs"] for p in ps]
+    assert {e["judge_facts"] for e in entries if e["id"] in flagged} >= {"invented"}

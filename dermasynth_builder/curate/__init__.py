@@ -23,6 +23,7 @@ from .config import CurateConfig
 from .filters import (
     DuplicateFilter,
     GroundingFilter,
+    JudgeFilter,
     LeakageFilter,
     LengthFilter,
     NoveltyFilter,
@@ -86,6 +87,7 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
         novelty = NoveltyFilter(config, frequency=frequency)
         frequency = {}
         duplicates = DuplicateFilter(config)
+        judge = JudgeFilter(config, {j.id: j for j in folder.judgements()})
         chain = [
             SchemaFilter(config),
             LengthFilter(config),
@@ -93,6 +95,7 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
             LeakageFilter(config),
             GroundingFilter(config, records),
             RevealsDiagnosisFilter(config, records),
+            judge,
             duplicates,
             novelty,
         ]
@@ -108,6 +111,7 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
                 if response is not None:
                     record = records.get((response.source, response.image_id))
                     pair = make_pair(response, record, version)
+                    judge.annotate(pair)
                     for f in chain:
                         reason = f.check(pair)
                         if reason is not None:
@@ -136,7 +140,9 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
         os.replace(rejected_tmp, folder.file(REJECTED))
     summary.novelty_comparisons = novelty.comparisons
     summary.novelty_candidates = sum(i.candidates for i in novelty.indexes.values())
-    summary.report = write_report(run, stats, figures=figures, min_subgroup=config.min_subgroup)
+    summary.report = write_report(
+        run, stats, figures=figures, min_subgroup=config.min_subgroup, judge=judge_block(judge)
+    )
     folder.update(
         curation={
             "config": config.model_dump(
@@ -154,6 +160,7 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
             "responses": summary.responses,
             "accepted": summary.accepted,
             "rejected": sum(summary.rejected.values()),
+            **({"judge": summary.report["judge"]} if summary.report.get("judge") else {}),
         },
     )
     folder.finish_step(
@@ -163,6 +170,17 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
         pairs=file_digest(folder.file(PAIRS)),
     )
     return summary
+
+
+def judge_block(judge: JudgeFilter) -> dict[str, Any] | None:
+    """What the judge flagged and what that rejected, for the report and the card."""
+    if not judge.judgements:
+        return None
+    return {
+        "judged": len(judge.judgements),
+        "flagged": {JudgeFilter.PROBLEMS[c]: judge.flagged[c] for c in JudgeFilter.PROBLEMS},
+        "reject": list(judge.config.judge_reject),
+    }
 
 
 def config_digest(config: CurateConfig) -> str:

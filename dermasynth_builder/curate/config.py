@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,6 +66,9 @@ class CurateConfig(BaseModel):
     min_subgroup: int = Field(default=30, ge=1)
     # the `grounding` and `reveals_diagnosis` filters (curate/grounding.py); on by default
     grounding: bool = True
+    # `dermasynth judge` verdicts that reject a pair (the `judge` filter); [] keeps them as
+    # columns only. Without a judge pass (no RUN/judgements.jsonl) nothing is rejected.
+    judge_reject: list[Literal["label", "facts", "advice"]] = ["label", "facts", "advice"]
 
     @classmethod
     def load(cls, path: Path | None) -> CurateConfig:

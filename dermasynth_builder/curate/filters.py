@@ -250,6 +250,42 @@ class RevealsDiagnosisFilter(_RecordFilter):
         return names_diagnosis(pair.get("question"), self.record(pair), self.synonyms)
 
 
+class JudgeFilter(Filter):
+    """Rejects pairs the judge flagged (``dermasynth judge``), for the checks the config names.
+    ``annotate`` first puts the verdicts on the pair as ``judge_*`` columns, kept or not."""
+
+    name = "judge"
+    PROBLEMS: ClassVar[dict[str, str]] = {
+        "label": "contradicts",
+        "facts": "invented",
+        "advice": "unsafe",
+    }
+
+    def __init__(self, config: CurateConfig, judgements: Mapping[str, Any] | None = None):
+        super().__init__(config)
+        self.judgements = judgements or {}
+        self.flagged: Counter = Counter()  # check -> pairs the judge flagged (kept or not)
+
+    def annotate(self, pair: Pair) -> None:
+        verdict = self.judgements.get(pair.get("id"))
+        if verdict is None:
+            return
+        for check, problem in self.PROBLEMS.items():
+            value = getattr(verdict, check)
+            pair[f"judge_{check}"] = value
+            self.flagged[check] += value == problem
+
+    def check(self, pair: Pair) -> str | None:
+        verdict = self.judgements.get(pair.get("id"))
+        if verdict is None:
+            return None
+        for check in self.config.judge_reject:
+            problem = self.PROBLEMS[check]
+            if getattr(verdict, check) == problem:
+                return f"{check} {problem}: {verdict.reason or 'no reason given'}"
+        return None
+
+
 FILTERS: dict[str, type[Filter]] = {
     f.name: f
     for f in (
@@ -261,5 +297,6 @@ FILTERS: dict[str, type[Filter]] = {
         DuplicateFilter,
         GroundingFilter,
         RevealsDiagnosisFilter,
+        JudgeFilter,
     )
 }

@@ -135,13 +135,39 @@ def _summary(histogram: Counter) -> dict[str, float]:
 
 
 def write_report(
-    run: Path, stats: ReportStats, figures: bool = True, min_subgroup: int = 30
+    run: Path,
+    stats: ReportStats,
+    figures: bool = True,
+    min_subgroup: int = 30,
+    judge: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     report = build(stats, min_subgroup)
+    if judge:
+        judge["rejected"] = stats.rejected.get("judge", 0)
+        report["judge"] = judge
+        report["sections"].append(judge_section(judge))
     report["figures"] = _figures(run / FIGURES, stats, report["subgroups"]) if figures else []
     write_json_atomic(run / "report.json", report)
     (run / "report.md").write_text(markdown(report), encoding="utf-8")
     return report
+
+
+def judge_section(judge: dict[str, Any]) -> dict[str, Any]:
+    """The judge pass as a card section (card.py renders report["sections"] as they are)."""
+    rows = [[problem, f"{n:,}"] for problem, n in judge["flagged"].items()]
+    reject = ", ".join(judge["reject"]) or "none (verdicts kept as columns only)"
+    return {
+        "title": "Judge pass",
+        "text": (
+            f"A judge model (`dermasynth judge`) checked {judge['judged']:,} pairs against their "
+            "image and record: the label contradicted, case facts the question does not give, "
+            f"unsafe advice. Checks that reject: {reject}; {judge['rejected']:,} pairs were "
+            "rejected by it. The verdicts are the `judge_label`, `judge_facts` and "
+            "`judge_advice` fields of each pair."
+        ),
+        "columns": ["judge verdict", "pairs flagged"],
+        "rows": rows,
+    }
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -213,6 +239,11 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     lines += [f"| {w} | {n:,} |" for w, n in report["leading_words"][:20]]
     lines += sg.markdown(report["subgroups"])
+    if report.get("judge"):
+        section = judge_section(report["judge"])
+        lines += ["", f"## {section['title']}", "", section["text"], ""]
+        lines += ["| verdict | pairs flagged |", "|---|---|"]
+        lines += [f"| {a} | {b} |" for a, b in section["rows"]]
     if report["figures"]:
         lines += ["", "## Figures", ""] + [f"![{Path(f).stem}]({f})" for f in report["figures"]]
     return "\n".join(lines) + "\n"

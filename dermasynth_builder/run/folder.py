@@ -190,7 +190,7 @@ class RunFolder:
     def results_state(self) -> dict[str, int]:
         """Sizes of the result files: what a later step consumed, to tell if it is stale."""
         out = {}
-        for name in (RESPONSES, FAILURES):
+        for name in (RESPONSES, FAILURES, JUDGEMENTS):
             path = self.file(name)
             out[name] = path.stat().st_size if path.is_file() else 0
         return out
