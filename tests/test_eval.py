@@ -96,6 +96,35 @@ def test_release_test_split_joins_the_benchmark(planned, tmp_path):
     assert got == expected and 20 < len(got) < 70
 
 
+def test_the_packaged_release_test_split_joins_by_default(tmp_path):
+    """`demo` packages with a grouped test split: eval finds that release through the run and
+    asks about its labelled test images, beside the held-out official test images."""
+    import pyarrow.parquet as pq
+
+    release, run = tmp_path / "dermasynth", tmp_path / "dermasynth-run"
+    subprocess.run(
+        [sys.executable, "-m", "dermasynth_builder", "demo", "--out", str(release)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    info = plan_eval(run, tmp_path / "e", BenchmarkOptions())
+    assert info["eval"]["release"] == str(release)
+    test_rows = set()
+    for path in release.glob("data/*/test-*.parquet"):
+        t = pq.read_table(path, columns=["source", "image_id", "diagnosis", "malignancy"])
+        test_rows |= {
+            (r["source"], r["image_id"])
+            for r in t.to_pylist()
+            if r["diagnosis"] is not None or r["malignancy"] is not None
+        }
+    items = read_key(RunFolder(tmp_path / "e"))
+    assert {(i.source, i.image_id) for i in items if i.origin == "release_test"} == test_rows
+    assert test_rows and any(i.origin == "heldout" for i in items)
+    none = plan_eval(run, tmp_path / "n", BenchmarkOptions(release=""))
+    assert none["eval"]["images"]["release_test"] == 0
+
+
 def test_offline_backend_scores_at_chance_and_sees_no_label(planned, tmp_path):
     out = tmp_path / "offline"
     report = run_eval(planned, out, BenchmarkOptions(), GenerateOptions(backend="offline"))
@@ -221,3 +250,42 @@ def test_cli_errors_are_one_line(planned, tmp_path):
         result = runner.invoke(cli, args)
         assert result.exit_code == 2, (args, result.output)
         assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_open_answers_are_scored_with_the_agreement_scorer(monkeypatch):
+    """The open question uses the public scorer's contract (dermasynth_builder.agreement):
+    a share of answers that agree with the label; no call counts as no agreement."""
+    import types
+
+    from dermasynth_builder.eval.bench import Item
+    from dermasynth_builder.eval.score import score
+
+    fake = types.ModuleType("dermasynth_builder.agreement")
+
+    def score_answer(answer, *, diagnosis=None, malignancy=None):
+        said = answer.lower()
+        return {
+            "label_consistent": (diagnosis in said) if "not sure" not in said else None,
+            "malignancy_consistent": (malignancy in said) if malignancy in said else None,
+        }
+
+    fake.score_answer = score_answer
+    monkeypatch.setitem(sys.modules, "dermasynth_builder.agreement", fake)
+    common = {"source": "hiba", "task": "open", "question": "q", "malignancy": "benign"}
+    rows = [
+        (Item("1", image_id="a", diagnosis="nevus", **common), "A benign nevus.", False),
+        (Item("2", image_id="b", diagnosis="nevus", **common), "A melanoma.", False),
+        (Item("3", image_id="c", diagnosis="nevus", **common), "Not sure.", False),
+        (Item("4", image_id="d", diagnosis="nevus", **common), None, True),
+    ]
+    result = score(rows, seed=0)
+    assert result["open"] == [
+        {
+            "source": "hiba",
+            "task": "open",
+            "n": 3,
+            "label_consistent": round(1 / 3, 4),
+            "malignancy_consistent": round(1 / 3, 4),
+        }
+    ]
+    assert result["results"] == []  # open answers are not multiple-choice results

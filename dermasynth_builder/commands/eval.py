@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from rich.table import Table
 
 from ..backends import BACKENDS, BackendConfigError, backend_class
-from ..options import GenerateOptions
+from ..options import DEFAULT_MODEL, GenerateOptions
 from .common import UsageFailure, err, progress_bar
 from .common import out as console
 
@@ -30,7 +30,17 @@ from .common import out as console
     help="Who answers: gemini, openai (any OpenAI-compatible server: vLLM, Ollama, a "
     "fine-tuned model), or offline (no model: scores at chance, for dry runs and tests).",
 )
-@click.option("--model", default="gemini-2.0-flash", show_default=True, help="Model name.")
+@click.option("--model", default=DEFAULT_MODEL, show_default=True, help="Model name.")
+@click.option(
+    "--thinking",
+    help="Thinking control (as for generate): a level, a token budget, or 'model'; "
+    "default: the model profile's.",
+)
+@click.option(
+    "--media-resolution",
+    type=click.Choice(["low", "medium", "high", "ultra_high"]),
+    help="Gemini 3.x: tokens per image; default: the model profile's.",
+)
 @click.option("--base-url", help="Server URL for --backend openai, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Benchmark seed.")
 @click.option(
@@ -43,11 +53,19 @@ from .common import out as console
     "(0: every label of the source).",
 )
 @click.option(
+    "--release",
+    type=click.Path(path_type=Path),
+    help="A release folder whose test split joins the benchmark (default: the release "
+    "`package` last wrote from RUN, if it is still there).",
+)
+@click.option("--no-release", is_flag=True, help="Leave every release's test split out.")
+@click.option(
     "--test-fraction",
     type=click.FloatRange(0, 1),
     default=0.0,
     show_default=True,
-    help="The --test-fraction you packaged with: those groups join the benchmark.",
+    help="Without the release at hand: the --test-fraction you packaged with (those groups "
+    "join the benchmark).",
 )
 @click.option(
     "--split-seed", type=int, default=0, show_default=True, help="The --split-seed of package."
@@ -63,7 +81,7 @@ from .common import out as console
 @click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True)
 @click.option("--temperature", type=float, default=0.0, show_default=True)
-@click.option("--max-output-tokens", type=click.IntRange(min=16), default=256, show_default=True)
+@click.option("--max-output-tokens", type=click.IntRange(min=16), default=1024, show_default=True)
 @click.option("--max-image-side", type=click.IntRange(min=64), default=768, show_default=True)
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per call.")
 @click.option("--retry-base-delay", type=float, default=1.0, show_default=True)
@@ -77,13 +95,16 @@ def eval_command(
     split_seed: int,
     limit: int | None,
     open_question: bool,
+    release: Path | None,
+    no_release: bool,
     **generate: object,
 ) -> None:
     """Score a model on RUN's held-out labelled images into the eval folder --out.
 
-    The benchmark is the official test images `plan` left out plus the release's test split,
-    asked as multiple choice (diagnosis, with options from the source's labels, shuffled) and
-    benign / malignant / indeterminate, seeded and reproducible. Prompts carry no label. Any
+    The benchmark is the official test images `plan` left out plus the release's test split
+    (of the release `package` wrote from RUN, or --release), asked as multiple choice
+    (diagnosis, with options from the source's labels, shuffled) and benign / malignant /
+    indeterminate, seeded and reproducible. Prompts carry no label. Any
     backend answers through the generate engine (same limits, retries, resume): stop and rerun
     at will. Writes eval.json, eval.md and confusion figures.
 
@@ -133,6 +154,7 @@ def eval_command(
         split_seed=split_seed,
         limit=limit,
         open_question=open_question,
+        release="" if no_release else (str(release) if release else None),
     )
     if open_question:
         try:

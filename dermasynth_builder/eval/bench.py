@@ -10,11 +10,14 @@ gold answer lives in the item, never in the question: a question names every opt
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..records import MALIGNANCY, SourceRecord
+from ..release_folder import MARKER
 from ..run import RunFolder
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -98,6 +101,31 @@ def in_release_test(record: SourceRecord, test_fraction: float, split_seed: int)
     )
 
 
+def packaged_release(folder: RunFolder) -> Path | None:
+    """The release ``package`` last wrote from this run, if it is still there and still its."""
+    out = (folder.info().get("steps", {}).get("package") or {}).get("out")
+    if not out:
+        return None
+    marker = Path(out) / MARKER
+    try:
+        made_from = json.loads(marker.read_text(encoding="utf-8")).get("run")
+    except (OSError, ValueError):
+        return None
+    return Path(out) if made_from == str(folder.path.resolve()) else None
+
+
+def release_test_images(release: Path) -> set[tuple[str, str]]:
+    """(source, image_id) of every row of a release's test split, read from its Parquet files
+    (two columns only; the images are not read)."""
+    import pyarrow.parquet as pq
+
+    found: set[tuple[str, str]] = set()
+    for path in sorted(Path(release).glob("data/*/test-*.parquet")):
+        table = pq.read_table(path, columns=["source", "image_id"])
+        found.update(zip(table["source"].to_pylist(), table["image_id"].to_pylist(), strict=True))
+    return found
+
+
 def benchmark_records(
     folder: RunFolder,
     *,
@@ -105,15 +133,22 @@ def benchmark_records(
     split_seed: int = 0,
     limit: int | None = None,
     seed: int = 0,
+    release_test: set[tuple[str, str]] | None = None,
 ) -> list[tuple[SourceRecord, str]]:
-    """(record, origin) of every labelled benchmark image, sorted; ``limit`` keeps a seeded
-    subset per source that stays stable when other images come and go."""
+    """(record, origin) of every labelled benchmark image, sorted: the held-out official test
+    images, then the release's test split (``release_test``, as read from the release, or the
+    images ``--test-fraction`` would put there). ``limit`` keeps a seeded subset per source that
+    stays stable when other images come and go."""
     chosen: dict[tuple[str, str], tuple[SourceRecord, str]] = {}
     for record in folder.heldout():
         chosen[(record.source, record.image_id)] = (record, "heldout")
     for record in folder.records():
         key = (record.source, record.image_id)
-        if key not in chosen and in_release_test(record, test_fraction, split_seed):
+        if key in chosen:
+            continue
+        if (release_test is not None and key in release_test) or in_release_test(
+            record, test_fraction, split_seed
+        ):
             chosen[key] = (record, "release_test")
     out = [v for v in chosen.values() if v[0].diagnosis or v[0].malignancy]
     if limit is not None:

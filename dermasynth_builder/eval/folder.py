@@ -20,9 +20,17 @@ from typing import Any
 from .. import __version__
 from ..paths import templates_dir
 from ..records import SourceRecord
+from ..release_folder import MARKER
 from ..run import Request, RunFolder, RunFolderError, iter_jsonl
 from ..run.fingerprint import file_digest, template_digests
-from .bench import Item, benchmark_records, items_for, label_spaces
+from .bench import (
+    Item,
+    benchmark_records,
+    items_for,
+    label_spaces,
+    packaged_release,
+    release_test_images,
+)
 
 KEY = "key.jsonl"
 SYSTEM = (
@@ -52,6 +60,9 @@ class BenchmarkOptions:
     split_seed: int = 0
     limit: int | None = None
     open_question: bool = False
+    # a release folder whose test split joins the benchmark; None: the release `package` last
+    # wrote from the run, if it is still there ("" for none at all)
+    release: str | None = None
 
 
 def context_of(record: SourceRecord) -> str:
@@ -72,6 +83,20 @@ def label_free(record: SourceRecord) -> SourceRecord:
     )
 
 
+def resolve_release(run: RunFolder, release: str | None) -> Path | None:
+    """The release whose test split joins the benchmark (see ``BenchmarkOptions.release``)."""
+    if release is None:
+        return packaged_release(run)
+    if not release:
+        return None
+    path = Path(release).resolve()
+    if not (path / MARKER).is_file():
+        raise EvalError(
+            f"--release {release}: not a release folder (`dermasynth package` writes one)"
+        )
+    return path
+
+
 def read_key(folder: RunFolder) -> list[Item]:
     return [Item.from_dict(row) for row in iter_jsonl(folder.file(KEY))]
 
@@ -88,12 +113,14 @@ def plan_eval(run: Path, out: Path, options: BenchmarkOptions) -> dict[str, Any]
     if not sources:
         raise EvalError(f"{run}: not a planned run folder (run `dermasynth plan` first)")
     diagnoses, malignancy = label_spaces(source_run)
+    release = resolve_release(source_run, options.release)
     chosen = benchmark_records(
         source_run,
         test_fraction=options.test_fraction,
         split_seed=options.split_seed,
         limit=options.limit,
         seed=options.seed,
+        release_test=release_test_images(release) if release else None,
     )
     items: list[Item] = []
     records: list[SourceRecord] = []
@@ -130,12 +157,13 @@ def plan_eval(run: Path, out: Path, options: BenchmarkOptions) -> dict[str, Any]
             )
     if not items:
         raise EvalError(
-            f"{run}: no labelled held-out images (no heldout.jsonl rows, no official test "
-            "images, and --test-fraction is 0): nothing to evaluate"
+            f"{run}: no labelled held-out images (no labelled official test images in "
+            "heldout.jsonl, no release test split, --test-fraction 0): nothing to evaluate"
         )
     body = {
         "run": str(Path(run).resolve()),
         "options": asdict(options),
+        "release": str(release) if release else None,
         "requests": [r.id for r in requests],
         "templates": template_digests(templates_dir(), {}),
         "system": system_digest,
@@ -170,6 +198,7 @@ def plan_eval(run: Path, out: Path, options: BenchmarkOptions) -> dict[str, Any]
                 "system": SYSTEM,
                 "eval": {
                     "run": body["run"],
+                    "release": body["release"],
                     "options": body["options"],
                     "images": {
                         "heldout": sum(1 for _, o in chosen if o == "heldout"),

@@ -54,13 +54,14 @@ def _pct(value: float | None) -> str:
 
 def markdown(report: dict[str, Any]) -> str:
     """A short human summary of eval.json."""
+    release = f" (`{report['release']}`)" if report.get("release") else ""
     lines = [
         f"# Eval: {report['model']} ({report['backend']})",
         "",
         f"Benchmark of `{report['run']}`: {report['images']['heldout']} held-out official test "
-        f"images and {report['images']['release_test']} images of the release's test split; "
-        f"seed {report['options']['seed']}. Prompts carry no label; an answer naming no option "
-        "counts as a random guess (see `unparsed`).",
+        f"images and {report['images']['release_test']} images of the release's test "
+        f"split{release}; seed {report['options']['seed']}. Prompts carry no label; an answer "
+        "naming no option counts as a seeded random guess (see `unparsed`).",
         "",
         "| source | task | n | accuracy | macro-F1 | chance | unparsed | failed |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -72,7 +73,9 @@ def markdown(report: dict[str, Any]) -> str:
         )
     for r in report.get("open", []):
         lines.append(
-            f"\nOpen question, {r['source']}: mean agreement {r['mean_score']:.3f} (n={r['n']})."
+            f"\nOpen question, {r['source']} (n={r['n']}): the answer agrees with the label "
+            f"{_pct(r['label_consistent'])}, with benign/malignant "
+            f"{_pct(r['malignancy_consistent'])} (the agreement scorer; no call counts as no)."
         )
     if report["subgroups"]:
         lines += [

@@ -61,6 +61,7 @@ def score_folder(out: Path) -> dict[str, Any]:
     scored = score(answered(folder), seed)
     report = {
         "run": meta.get("run"),
+        "release": meta.get("release"),
         "backend": generation.get("backend", meta.get("answered_by", {}).get("backend")),
         "model": generation.get("model", meta.get("answered_by", {}).get("model")),
         "options": meta.get("options", {}),

@@ -17,6 +17,7 @@ from typing import Any
 from .bench import LETTERS, Item, _rng
 
 SUBGROUPS = ("fitzpatrick", "sex", "age_band")
+OPEN_FLAGS = ("label_consistent", "malignancy_consistent")
 
 
 def parse_choice(answer: str, options: list[str]) -> int | None:
@@ -104,18 +105,15 @@ def pick(item: Item, answer: str, seed: int) -> tuple[int, bool]:
     return _rng(seed, item.id, "unparsed").randrange(len(item.options)), False
 
 
-def open_score(answer: str, item: Item) -> float | None:
-    """The public agreement scorer's score for an open answer (None if it is not installed)."""
+def open_score(answer: str, item: Item) -> dict[str, bool | None] | None:
+    """The public agreement scorer's verdicts on an open answer (None if it is not installed):
+    ``label_consistent`` and ``malignancy_consistent``, each True, False or None (no call)."""
     try:
         from ..agreement import score_answer  # type: ignore[attr-defined]
     except ImportError:
         return None
     result = score_answer(answer, diagnosis=item.diagnosis, malignancy=item.malignancy)
-    for name in ("score", "overall", "agreement"):
-        value = result.get(name) if isinstance(result, dict) else getattr(result, name, None)
-        if isinstance(value, (int, float)):
-            return float(value)
-    return float(result) if isinstance(result, (int, float, bool)) else None
+    return {k: result.get(k) for k in ("label_consistent", "malignancy_consistent")}
 
 
 def score(rows: Iterable[tuple[Item, str | None, bool]], seed: int) -> dict[str, Any]:
@@ -124,7 +122,7 @@ def score(rows: Iterable[tuple[Item, str | None, bool]], seed: int) -> dict[str,
     groups: dict[tuple[str, str, str, str], Tally] = defaultdict(Tally)
     failed: Counter[tuple[str, str]] = Counter()
     missing: Counter[tuple[str, str]] = Counter()
-    opens: dict[str, list[float]] = defaultdict(list)
+    opens: dict[str, list[dict[str, bool | None]]] = defaultdict(list)
     for item, answer, did_fail in rows:
         key = (item.source, item.task)
         if answer is None:
@@ -157,7 +155,12 @@ def score(rows: Iterable[tuple[Item, str | None, bool]], seed: int) -> dict[str,
     ]
     confusion = {f"{s}/{t}": matrix(tally) for (s, t), tally in sorted(tallies.items())}
     open_results = [
-        {"source": s, "task": "open", "n": len(v), "mean_score": round(sum(v) / len(v), 4)}
+        {
+            "source": s,
+            "task": "open",
+            "n": len(v),
+            **{k: round(sum(x[k] is True for x in v) / len(v), 4) for k in OPEN_FLAGS},
+        }
         for s, v in sorted(opens.items())
     ]
     return {
