@@ -17,7 +17,7 @@ import os
 import random
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from .backends import (
     FinalError,
     StopRun,
     TransientError,
+    Usage,
     make_backend,
 )
 from .backends.base import SharedImage
@@ -92,13 +93,17 @@ class Engine:
         options: GenerateOptions,
         backend: Backend | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        *,
+        lock: bool = True,
     ):
+        """``lock=False`` only for ``--workers`` processes, whose parent holds the lock."""
         self.folder = RunFolder(run)
         self.sink: ResultSink | None = None
         self.run = self.folder.path
         self.options = options
         self._lock = contextlib.ExitStack()
-        self._lock.enter_context(self.folder.lock("generate"))  # released by close()
+        if lock:
+            self._lock.enter_context(self.folder.lock("generate"))  # released by close()
         self.warnings: list[str] = []
         try:
             self.info = self.folder.check_plan(templates_dir())
@@ -121,6 +126,7 @@ class Engine:
         self.tpm = RateLimiter(options.tpm)
         self.rng = random.Random()
         self.stopped: StopRun | None = None  # why the run stopped early, if it did
+        self.remote: Any = None  # in a --workers process: where outcomes go (workers.Remote)
         self._connection_failures = 0  # in a row, across calls; an answer resets it
         self._tasks: set[asyncio.Task] = set()
 
@@ -189,8 +195,17 @@ class Engine:
     # -- planning the calls --------------------------------------------------------------
     def pending_calls(self) -> list[Call]:
         """The calls still to make: planned requests with no outcome yet, grouped by image."""
-        done = self.open_sink().done
+        groups = self.pending_groups()
         records = self.records_by_image()
+        images: dict[Path, SharedImage] = {}  # one prepared copy per image, however many calls
+        return [  # prompts are rendered when each call starts, and dropped when it ends
+            self.make_call(requests, records, images, render=False) for requests in groups
+        ]
+
+    def pending_groups(self) -> list[list[Request]]:
+        """The requests of each call still to make (planned, no outcome yet), in plan order;
+        the calls about one image are next to each other."""
+        done = self.open_sink().done
         groups: dict[tuple[str, ...], list[Request]] = {}
         planned = 0
         for req in self.folder.requests():
@@ -205,10 +220,7 @@ class Engine:
         self.progress.done_before = len(done)
         if groups:  # results will change: curate and package must run again
             self.folder.start_step("generate")
-        images: dict[Path, SharedImage] = {}  # one prepared copy per image, however many calls
-        return [  # prompts are rendered when each call starts, and dropped when it ends
-            self.make_call(requests, records, images, render=False) for requests in groups.values()
-        ]
+        return list(groups.values())
 
     def make_call(
         self,
@@ -260,17 +272,41 @@ class Engine:
         """Make every pending call. Raises ``StopRun`` (after cancelling the calls in flight,
         which record nothing) when an answer says no call can succeed (a refused key, a model
         the server does not have) or too many connection failures come in a row."""
-        calls = collections.deque(self.pending_calls())  # a started call leaves the queue
-        self.on_progress(self.progress)
+        if self.options.workers > 1:
+            from .workers import run_workers
+
+            await asyncio.to_thread(run_workers, self)
+            await self.backend.aclose()
+        else:
+            calls = collections.deque(self.pending_calls())  # a started call leaves the queue
+            self.on_progress(self.progress)
+
+            async def next_call() -> Call | None:
+                return calls.popleft() if calls else None
+
+            try:
+                await self.run_calls(next_call)
+            finally:
+                for call in calls:  # never started: drop their hold on shared images
+                    call.release()
+        if self.stopped is not None:
+            raise self.stopped
+        if finish:
+            self.finish()
+        return self.progress
+
+    async def run_calls(self, next_call: Callable[[], Awaitable[Call | None]]) -> None:
+        """Make the calls ``next_call`` hands out (None: no more) with the run's concurrency,
+        limits and retries; stops early when ``halt`` is called."""
         in_flight = asyncio.Semaphore(self.options.concurrency)
         window = asyncio.Semaphore(self.options.concurrency * 4)  # bounds tasks, not calls
         tasks = self._tasks = set()
         try:
-            while calls and self.stopped is None:
+            while self.stopped is None:
                 await window.acquire()
-                if self.stopped is not None:
+                call = None if self.stopped is not None else await next_call()
+                if call is None:
                     break
-                call = calls.popleft()
                 task = asyncio.create_task(self._do_call(call, in_flight))
                 task.add_done_callback(lambda t: window.release())
                 tasks.add(task)
@@ -281,13 +317,6 @@ class Engine:
             for task in tasks:
                 task.cancel()
             await self.backend.aclose()
-        for call in calls:  # never started: drop their hold on shared images
-            call.release()
-        if self.stopped is not None:
-            raise self.stopped
-        if finish:
-            self.finish()
-        return self.progress
 
     def halt(self, reason: StopRun) -> None:
         """Stop the run: no new call starts and the calls in flight are cancelled (nothing is
@@ -385,6 +414,17 @@ class Engine:
     ) -> None:
         """Record one response per request of the call (its answer, its share of the call's
         usage) through the sink, and count what was written."""
+        rows = self.response_rows(call, result, attempts, latency, batch)
+        if self.remote is not None:  # a worker process: the parent writes
+            self.remote.success(rows, result.usage, result.model, batch)
+            return
+        written = len(self.open_sink().add_responses(rows))
+        self.count_success(written, result.usage, result.model, batch)
+
+    def response_rows(
+        self, call: Call, result: CallResult, attempts: int, latency: float, batch: bool = False
+    ) -> list[Response]:
+        """The responses of an answered call, one per request."""
         n = len(call.requests)
         usage = result.usage
         shares = {
@@ -393,7 +433,7 @@ class Engine:
             "image_tokens": _split(usage.image_tokens, n),
             "thought_tokens": _split(usage.thoughts_tokens, n),  # included in output_tokens
         }
-        rows = [
+        return [
             Response(
                 id=req.id,
                 source=req.source,
@@ -417,7 +457,9 @@ class Engine:
             )
             for i, (req, answer) in enumerate(zip(call.requests, result.answers, strict=True))
         ]
-        written = len(self.open_sink().add_responses(rows))
+
+    def count_success(self, written: int, usage: Usage, model: str, batch: bool = False) -> None:
+        """Add a call's written responses, tokens and cost to the progress counters."""
         if not written:
             return
         p = self.progress
@@ -427,7 +469,7 @@ class Engine:
         p.output_tokens += usage.output_tokens + usage.thoughts_tokens
         p.thought_tokens += usage.thoughts_tokens
         spent = cost(
-            self._profile_of(result.model),
+            self._profile_of(model),
             usage.prompt_tokens,
             usage.output_tokens + usage.thoughts_tokens,  # thought tokens bill as output
             batch=batch,
@@ -447,8 +489,16 @@ class Engine:
 
     def write_failure(self, call: Call, kind: str, reason: str, attempts: int) -> None:
         """Record one failure per request of the call, with the (redacted) reason."""
+        rows = self.failure_rows(call, kind, reason, attempts)
+        if self.remote is not None:  # a worker process: the parent writes
+            self.remote.failure(rows, kind)
+            return
+        written = len(self.open_sink().add_failures(rows))
+        self.count_failure(written, kind, rows[0].reason if rows else reason)
+
+    def failure_rows(self, call: Call, kind: str, reason: str, attempts: int) -> list[Failure]:
         reason = redact(reason)
-        rows = [
+        return [
             Failure(
                 id=req.id,
                 source=req.source,
@@ -463,7 +513,8 @@ class Engine:
             )
             for req in call.requests
         ]
-        written = len(self.open_sink().add_failures(rows))
+
+    def count_failure(self, written: int, kind: str, reason: str) -> None:
         p = self.progress
         p.failures += written
         label = f"{kind}: {reason.split(':')[0]}"

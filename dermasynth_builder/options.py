@@ -28,7 +28,9 @@ class GenerateOptions(BaseModel):
     poll_interval: float = Field(default=30.0, gt=0)  # batch mode: first wait between polls
     rpm: float | None = Field(default=None, gt=0)
     tpm: float | None = Field(default=None, gt=0)
-    concurrency: int = Field(default=32, ge=1)
+    concurrency: int = Field(default=32, ge=1)  # in all, shared out over the workers
+    # processes that make the calls (past one core's worth of quota); they share the limits
+    workers: int = Field(default=1, ge=1)
     max_attempts: int = Field(default=6, ge=1)
     max_content_attempts: int = Field(default=3, ge=1)
     retry_failed: bool = False

@@ -62,6 +62,14 @@ if TYPE_CHECKING:  # the engine pulls in the prompt kit and pandas: imported whe
     help="Calls in flight at once.",
 )
 @click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes making the calls, for quotas past one core (~2,000+/min); they share "
+    "--rpm, --tpm and --concurrency, so the caps hold in total.",
+)
+@click.option(
     "--max-attempts",
     type=click.IntRange(min=1),
     default=6,
