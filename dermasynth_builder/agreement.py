@@ -387,11 +387,12 @@ def score_answer(
     diagnosis: str | None = None,
     malignancy: str | None = None,
     taxonomy: Taxonomy | None = None,
-) -> dict[str, bool | None]:
+) -> dict[str, Any]:
     """``label_consistent`` and ``malignancy_consistent`` of ``answer`` against the label:
     ``diagnosis`` (the readable name in the release's ``diagnosis`` column) and
     ``malignancy`` (benign / malignant / indeterminate). Each is None when the answer makes
-    no such call or the label is missing."""
+    no such call or the label is missing. ``agreement`` is the share of the flags that are not
+    None which are True (None when both are None): evaluation's score for an open answer."""
     tax = taxonomy or load_taxonomy()
     text = _norm(answer or "")
     label = None
@@ -403,10 +404,13 @@ def score_answer(
             extra = (label,)
     found = mentions(text, tax, extra) if text else []
     call = diagnosis_call(found, tax)
-    return {
+    flags = {
         "label_consistent": _label(found, call, label, tax),
         "malignancy_consistent": _malignancy(text, call, malignancy, tax),
     }
+    stated = [v for v in flags.values() if v is not None]
+    # one number for evaluation's open questions: the share of the calls made that agree
+    return {**flags, "agreement": sum(stated) / len(stated) if stated else None}
 
 
 def _label(
