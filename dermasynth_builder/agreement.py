@@ -178,7 +178,10 @@ class Taxonomy:
             else:
                 self.folded[_words(alias)] = concept
         self.longest = max(len(k) for k in [*self.folded, *self.upper, ()]) if aliases else 1
-        self.first = {k[0] for k in self.folded} | {k[0].lower() for k in self.upper}
+        # first word -> the most words a name starting with it has
+        self.first: dict[str, int] = {}
+        for k in [*self.folded, *((w[0].lower(), *w[1:]) for w in self.upper)]:
+            self.first[k[0]] = max(self.first.get(k[0], 0), len(k))
 
     def ancestors(self, concept: str) -> frozenset[str]:
         if concept not in self._ancestors:
@@ -218,7 +221,11 @@ class Taxonomy:
         words = list(_TOKEN.finditer(text))
         lows = [w.group(0).lower() for w in words]
         adhoc = {_words(name): name for name in extra}
-        first = self.first | {k[0] for k in adhoc} if adhoc else self.first
+        first = self.first
+        if adhoc:
+            first = dict(first)
+            for k in adhoc:
+                first[k[0]] = max(first.get(k[0], 0), len(k))
 
         def joins(j: int) -> bool:  # may a name run on from word j to word j + 1?
             between = text[words[j].end() : words[j + 1].start()]
@@ -228,7 +235,8 @@ class Taxonomy:
         i, count = 0, len(words)
         while i < count:
             low = lows[i]
-            if low not in first and low[:-1] not in first and low[:-2] not in first:
+            longest = max(first.get(low, 0), first.get(low[:-1], 0), first.get(low[:-2], 0))
+            if not longest:
                 i += 1
                 continue
             start = words[i].start()
@@ -237,7 +245,7 @@ class Taxonomy:
                 continue
             found, size = None, 1
             reach = 1
-            while reach < min(self.longest, count - i) and joins(i + reach - 1):
+            while reach < min(longest, count - i) and joins(i + reach - 1):
                 reach += 1
             for n in range(reach, 0, -1):
                 found = self._lookup(words[i : i + n], lows[i : i + n], adhoc)
@@ -379,11 +387,12 @@ def score_answer(
     diagnosis: str | None = None,
     malignancy: str | None = None,
     taxonomy: Taxonomy | None = None,
-) -> dict[str, bool | None]:
+) -> dict[str, Any]:
     """``label_consistent`` and ``malignancy_consistent`` of ``answer`` against the label:
     ``diagnosis`` (the readable name in the release's ``diagnosis`` column) and
     ``malignancy`` (benign / malignant / indeterminate). Each is None when the answer makes
-    no such call or the label is missing."""
+    no such call or the label is missing. ``agreement`` is the share of the flags that are not
+    None which are True (None when both are None): evaluation's score for an open answer."""
     tax = taxonomy or load_taxonomy()
     text = _norm(answer or "")
     label = None
@@ -395,10 +404,13 @@ def score_answer(
             extra = (label,)
     found = mentions(text, tax, extra) if text else []
     call = diagnosis_call(found, tax)
-    return {
+    flags = {
         "label_consistent": _label(found, call, label, tax),
         "malignancy_consistent": _malignancy(text, call, malignancy, tax),
     }
+    stated = [v for v in flags.values() if v is not None]
+    # one number for evaluation's open questions: the share of the calls made that agree
+    return {**flags, "agreement": sum(stated) / len(stated) if stated else None}
 
 
 def _label(

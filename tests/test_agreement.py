@@ -204,3 +204,15 @@ def test_a_custom_synonym_file_is_used(tmp_path):
     checker = LabelChecker(custom)
     assert checker.consistent("nevus", "Most likely a beauty mark.") is True
     assert LabelChecker().consistent("nevus", "Most likely a beauty mark.") is None
+
+
+def test_agreement_number_for_evaluation():
+    both = score_answer("Most likely a benign nevus.", diagnosis="nevus", malignancy="malignant")
+    assert both == {"label_consistent": True, "malignancy_consistent": False, "agreement": 0.5}
+    assert score_answer("A brown macule.", diagnosis="nevus")["agreement"] is None
+    from dermasynth_builder.eval.score import open_score
+
+    class Item:
+        diagnosis, malignancy = "nevus", "benign"
+
+    assert open_score("Most likely a benign nevus.", Item()) == 1.0

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..records import SourceRecord
-from ..run import PAIRS, REJECTED, RESPONSES, Pair, Rejected, Response, RunFolder, dumps
+from ..run import PAIRS, REJECTED, RESPONSES, Pair, Rejected, Request, Response, RunFolder, dumps
 from ..run.fingerprint import file_digest
 from ..run.jsonl import TMP_SUFFIX
 from .config import CurateConfig
@@ -105,9 +105,8 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
         rejected_tmp = folder.file(REJECTED).with_name(REJECTED + TMP_SUFFIX)
 
         def pairs(rejected_out: IO[str]) -> Iterator[Pair]:
-            for request in folder.requests():
+            for request, response in _with_responses(folder.requests(), responses):
                 key = (request.source, request.image_id)
-                response = responses.get(request.id)
                 if response is not None:
                     record = records.get((response.source, response.image_id))
                     pair = make_pair(response, record, version)
@@ -181,6 +180,19 @@ def judge_block(judge: JudgeFilter) -> dict[str, Any] | None:
         "flagged": {JudgeFilter.PROBLEMS[c]: judge.flagged[c] for c in JudgeFilter.PROBLEMS},
         "reject": list(judge.config.judge_reject),
     }
+
+
+def _with_responses(
+    requests: Iterator[Request], responses: ResponseIndex, chunk: int = 4096
+) -> Iterator[tuple[Request, Response | None]]:
+    """Each request with its response (or None), looked up a chunk at a time."""
+    batch: list[Request] = []
+    for request in requests:
+        batch.append(request)
+        if len(batch) == chunk:
+            yield from zip(batch, responses.get_many([r.id for r in batch]), strict=True)
+            batch = []
+    yield from zip(batch, responses.get_many([r.id for r in batch]), strict=True)
 
 
 def config_digest(config: CurateConfig) -> str:

@@ -179,11 +179,20 @@ class DuplicateFilter(Filter):
     def __init__(self, config: CurateConfig):
         super().__init__(config)
         self.seen: dict[tuple[str, str], list[tuple[str, str, frozenset[str]]]] = {}
+        self._last: tuple[Pair, str, frozenset[str]] | None = None
+
+    def _normal(self, pair: Pair) -> tuple[str, frozenset[str]]:
+        """The answer's normal form and word set (kept from ``check`` for ``accept``)."""
+        if self._last is not None and self._last[0] is pair:
+            return self._last[1], self._last[2]
+        norm = " ".join(tokens(pair["answer"]))
+        bag = frozenset(norm.split())
+        self._last = (pair, norm, bag)
+        return norm, bag
 
     def check(self, pair: Pair) -> str | None:
         key = (pair["source"], pair["image_id"])
-        norm = " ".join(tokens(pair["answer"]))
-        bag = frozenset(norm.split())
+        norm, bag = self._normal(pair)
         for other_id, other_norm, other_bag in self.seen.get(key, ()):
             if norm == other_norm:
                 return f"duplicate answer: same as {other_id}"
@@ -194,9 +203,9 @@ class DuplicateFilter(Filter):
         return None
 
     def accept(self, pair: Pair) -> None:
-        norm = " ".join(tokens(pair["answer"]))
+        norm, bag = self._normal(pair)
         key = (pair["source"], pair["image_id"])
-        self.seen.setdefault(key, []).append((pair["id"], norm, frozenset(norm.split())))
+        self.seen.setdefault(key, []).append((pair["id"], norm, bag))
 
     def forget(self, key: tuple[str, str]) -> None:
         """Drop what was kept for an image whose pairs have all been seen (bounded memory)."""

@@ -21,7 +21,9 @@ class LabelChecker:
     def score(
         self, answer: str | None, diagnosis: str | None, malignancy: str | None
     ) -> dict[str, bool | None]:
-        return _score(answer, diagnosis=diagnosis, malignancy=malignancy, taxonomy=self.taxonomy)
+        """The two flag columns (``score_answer`` without its ``agreement`` number)."""
+        result = _score(answer, diagnosis=diagnosis, malignancy=malignancy, taxonomy=self.taxonomy)
+        return {k: result[k] for k in ("label_consistent", "malignancy_consistent")}
 
     def consistent(self, diagnosis: str | None, answer: str) -> bool | None:
         """True: the answer's diagnosis is the record's (or its parent or subtype); False: it
