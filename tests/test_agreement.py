@@ -215,4 +215,5 @@ def test_agreement_number_for_evaluation():
     class Item:
         diagnosis, malignancy = "nevus", "benign"
 
-    assert open_score("Most likely a benign nevus.", Item()) == 1.0
+    verdicts = open_score("Most likely a benign nevus.", Item())
+    assert verdicts == {"label_consistent": True, "malignancy_consistent": True}
