@@ -96,9 +96,12 @@ def _entries(row: dict[str, Any], image: str, fmt: str, per: str) -> list[dict[s
     return entries
 
 
-def _check_out(out: Path) -> None:
+def _check_out(out: Path, release: Path) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ReleaseError(f"--out {out} exists and is not an empty folder: choose a new one")
+    inside = out.resolve().is_relative_to(release.resolve())
+    if inside:  # push would upload it and package would refuse the release as foreign
+        raise ReleaseError(f"--out {out} is inside the release {release}: choose a folder outside")
 
 
 def export(release: Path, fmt: str, out: Path, *, per: str = "image") -> ExportSummary:
@@ -108,7 +111,7 @@ def export(release: Path, fmt: str, out: Path, *, per: str = "image") -> ExportS
     if per not in PER:
         raise ReleaseError(f"unknown --per {per!r}; choose one of {', '.join(PER)}")
     splits = _splits(Path(release))
-    _check_out(out)
+    _check_out(out, Path(release))
     summary = ExportSummary(out)
     out.mkdir(parents=True, exist_ok=True)
     info: dict[str, Any] = {}

@@ -176,14 +176,16 @@ def plan_judge(run: Path, out: Path) -> dict[str, Any]:
 
 
 def _verdicts(folder: RunFolder, model: str) -> Iterator[tuple[Judgement, bool]]:
-    """(judgement, failed) per judged pair, in the key's order."""
-    answers = {r.id: r.answer for r in folder.responses()}
+    """(judgement, failed) per judged pair, in the key's order. ``model`` is the one that
+    answered (the offline backend's answers say "offline": no model judged them)."""
+    answers = {r.id: (r.answer, r.model or model) for r in folder.responses()}
     failures = {f.id: f.reason for f in folder.failures()}
     for row in iter_jsonl(folder.file(KEY)):
         rid, pid = row["request"], row["pair"]
         if rid in answers:
-            v = parse_verdict(answers[rid])
-            yield Judgement(pid, v["label"], v["facts"], v["advice"], v["reason"], model), False
+            text, by = answers[rid]
+            v = parse_verdict(text)
+            yield Judgement(pid, v["label"], v["facts"], v["advice"], v["reason"], by), False
         elif rid in failures:
             yield Judgement(pid, reason=f"judge call failed: {failures[rid]}", model=model), True
 

@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from .release import Release, ReleaseError, builder_module
 from .release_folder import check_out, clean_leftovers, resolve_out, staging, swap_in, write_marker
 from .run.fingerprint import file_digest
-from .run.folder import PAIRS, RECORDS, RunFolder
+from .run.folder import JUDGEMENTS, PAIRS, RECORDS, RunFolder
 from .run.jsonl import RunFolderError
 from .run.schema import Pair
 from .sources.registry import REGISTRY, SOURCE_NAMES, UnknownLicenseError, license_for
@@ -58,9 +58,18 @@ def build_source(job: dict[str, Any]) -> dict[str, Any]:
         text_license=job["text_license"],
     )
     built = Path(job["built"])
-    builder.download_and_prepare(
-        output_dir=str(built), file_format="parquet", max_shard_size=job["max_shard_size"]
-    )
+    try:
+        builder.download_and_prepare(
+            output_dir=str(built), file_format="parquet", max_shard_size=job["max_shard_size"]
+        )
+    except Exception as exc:  # datasets wraps the reader's error: say the cause in one line
+        cause = _root_cause(exc)
+        if isinstance(cause, OSError | ValueError):  # a missing file, an unreadable image
+            raise ReleaseError(
+                f"{job['source']}: cannot read an image of the run ({cause}); was it moved or "
+                "changed since `dermasynth plan`?"
+            ) from None
+        raise
     splits = builder.info.splits.items()
     return {
         "rows": {split: int(v.num_examples) for split, v in splits},
@@ -70,6 +79,14 @@ def build_source(job: dict[str, Any]) -> dict[str, Any]:
             for split, _ in splits
         },
     }
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = set()
+    while (exc.__cause__ or exc.__context__) is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return exc
 
 
 def _check(path: Path, n: int, pair: Pair) -> None:
@@ -262,6 +279,13 @@ def _curated_pairs(folder: RunFolder) -> dict[str, Any]:
     if mark.get("pairs") and file_digest(pairs) != mark["pairs"]:
         raise RunFolderError(
             f"{pairs} changed since `dermasynth curate` wrote it: run `dermasynth curate` again"
+        )
+    judged = folder.file(JUDGEMENTS)
+    now = judged.stat().st_size if judged.is_file() else 0
+    if now != (mark.get("results") or {}).get(JUDGEMENTS, 0):
+        raise RunFolderError(
+            f"{judged} changed since the last curate (a judge pass?): run "
+            f"`dermasynth curate {folder.path}` to apply it first"
         )
     return mark
 

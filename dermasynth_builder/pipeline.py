@@ -27,6 +27,10 @@ class PlanSection(BaseModel):
     seed: int = 0
     limit: int | None = Field(default=None, ge=1)
     recipe: str = "default"
+    # plan the sources' official test images too (default: left out, kept for eval)
+    include_official_test: bool = False
+    # results of another plan in the run folder are moved aside instead of refusing
+    fresh: bool = False
 
 
 class CurateSection(BaseModel):
@@ -41,6 +45,13 @@ class PackageSection(BaseModel):
     test_fraction: float = Field(default=0.0, ge=0, le=0.9)
     num_proc: int | None = Field(default=None, ge=1)
     max_shard_size: str = "500MB"
+
+    @field_validator("max_shard_size")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        from .release import check_shard_size
+
+        return str(check_shard_size(value))
 
 
 class RunConfig(BaseModel):
@@ -170,6 +181,7 @@ def plan_is_current(config: RunConfig) -> bool:
         seed=config.plan.seed,
         limit=config.plan.limit,
         recipe=config.plan.recipe,
+        include_official_test=config.plan.include_official_test,
     )
     return (folder.fingerprint() or {}).get("digest") == wanted["digest"]
 

@@ -7,6 +7,7 @@ not each other, so neither drags the other in and there is no import cycle.
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,6 +18,18 @@ from .paths import data_path
 from .run.jsonl import RunFolderError
 
 BUILDER_MODULE = "dermasynth_hub_builder"
+
+
+_SIZE = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:[KMGT]i?B|B)?\s*$", re.I)
+
+
+def check_shard_size(value: str | int) -> str | int:
+    """A shard size `datasets` takes (bytes, or a number with a unit such as 500MB)."""
+    if isinstance(value, int) and value > 0:
+        return value
+    if isinstance(value, str) and _SIZE.match(value) and float(re.sub(r"[^\d.]", "", value)) > 0:
+        return value.strip()
+    raise ValueError(f"{value!r} is not a size such as 500MB, 1GB or 2GiB")
 
 
 class ReleaseError(RunFolderError):

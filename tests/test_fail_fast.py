@@ -245,3 +245,134 @@ def test_run_warns_of_an_unpriced_model_before_work(tmp_path):
     first = result.output.splitlines()[0]
     assert first.startswith("warning: ") and "model = 'gemini-2.5-flsh' has no profile" in first
     assert "cost reads unknown" in first
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    """An offline, curated run of the PAD-UFES-20 sample (read-only for the tests below)."""
+    run = tmp_path_factory.mktemp("curated") / "run"
+    source = f"pad_ufes_20={sample_root('pad_ufes_20')}"
+    assert CliRunner().invoke(cli, ["plan", "--source", source, "--out", str(run)]).exit_code == 0
+    assert CliRunner().invoke(cli, ["generate", str(run), "--backend", "offline"]).exit_code == 0
+    assert CliRunner().invoke(cli, ["curate", str(run)]).exit_code == 0
+    return run
+
+
+def _copy(run, tmp_path):
+    import shutil
+
+    shutil.copytree(run, tmp_path / "run")
+    return tmp_path / "run"
+
+
+def test_a_damaged_run_json_is_one_line(curated, tmp_path):
+    run = _copy(curated, tmp_path)
+    (run / "run.json").write_text("garbage", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["curate", str(run)])
+    assert result.exit_code == 2
+    assert "run.json: not valid JSON" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("name", ["responses.jsonl", "records.jsonl"])
+def test_a_damaged_middle_line_stops_with_file_and_line(curated, tmp_path, name):
+    run = _copy(curated, tmp_path)
+    lines = (run / name).read_text(encoding="utf-8").splitlines(keepends=True)
+    lines[2] = "{garbage\n"
+    (run / name).write_text("".join(lines), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["curate", str(run)])
+    assert result.exit_code == 2
+    assert f"{name}, line 3: not a JSON object" in result.output
+
+
+def test_bad_curate_configs_name_the_key(curated, tmp_path):
+    run = _copy(curated, tmp_path)
+    config = tmp_path / "c.yaml"
+    for text, words in [
+        ("garbage: [", "not valid YAML"),
+        ("- a", "expected a mapping of keys"),
+        ("no_such_key: 3", "no_such_key: Extra inputs are not permitted"),
+    ]:
+        config.write_text(text, encoding="utf-8")
+        result = CliRunner().invoke(cli, ["curate", str(run), "--config", str(config)])
+        assert result.exit_code == 2 and words in result.output, result.output
+
+
+def test_package_options_and_moved_images_are_one_line(tmp_path):
+    import shutil
+
+    root = _pad_copy(tmp_path)
+    run = tmp_path / "run"
+    runner = CliRunner()
+    runner.invoke(cli, ["plan", "--source", f"pad_ufes_20={root}", "--out", str(run)])
+    runner.invoke(cli, ["generate", str(run), "--backend", "offline"])
+    runner.invoke(cli, ["curate", str(run)])
+    bad = runner.invoke(
+        cli, ["package", str(run), "--out", str(tmp_path / "r"), "--max-shard-size", "abc"]
+    )
+    assert bad.exit_code == 2 and "is not a size such as 500MB" in bad.output
+    shutil.rmtree(root / "images")
+    moved = runner.invoke(cli, ["package", str(run), "--out", str(tmp_path / "r")])
+    assert moved.exit_code == 2, moved.output
+    assert "cannot read an image of the run" in moved.output and "Traceback" not in moved.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_export_out_inside_the_release_is_refused(tmp_path):
+    release = tmp_path / "release"
+    demo = CliRunner().invoke(cli, ["demo", "--out", str(release)])
+    assert demo.exit_code in (0, 1), demo.output
+    result = CliRunner().invoke(
+        cli, ["export", str(release), "--format", "llava", "--out", str(release / "exp")]
+    )
+    assert result.exit_code == 2 and "is inside the release" in result.output
+    assert not (release / "exp").exists()
+
+
+def test_demo_refuses_a_foreign_out_before_any_work(tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["demo", "--out", str(out)])
+    assert result.exit_code == 2 and "holds 'notes.txt'" in result.output
+    assert not (tmp_path / "mine-run").exists()
+
+
+def test_plan_exits_1_when_rows_are_skipped(tmp_path):
+    root = _pad_copy(tmp_path)
+    next(root.rglob("*.png")).unlink()
+    result = CliRunner().invoke(
+        cli, ["plan", "--source", f"pad_ufes_20={root}", "--out", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 1 and "1 metadata rows skipped" in result.output
+    sample = CliRunner().invoke(cli, ["plan", "--sample", "--out", str(tmp_path / "s")])
+    assert sample.exit_code == 0  # SCIN's ungradable case is a policy skip, not a problem
+
+
+def test_run_speaks_toml_when_the_plan_changed(tmp_path):
+    config = _config(tmp_path, 'backend = "offline"')
+    assert CliRunner().invoke(cli, ["run", config]).exit_code == 0
+    text = (tmp_path / "run.toml").read_text(encoding="utf-8")
+    (tmp_path / "run.toml").write_text(text.replace("[generate]", "[plan]\nseed = 3\n[generate]"))
+    result = CliRunner().invoke(cli, ["run", config])
+    assert result.exit_code == 2 and "set fresh = true under [plan]" in result.output
+    assert "--fresh" not in result.output
+    (tmp_path / "run.toml").write_text(
+        text.replace("[generate]", "[plan]\nseed = 3\nfresh = true\n[generate]")
+    )
+    assert CliRunner().invoke(cli, ["run", config]).exit_code == 0
+
+
+def test_import_original_does_not_offer_sample(tmp_path):
+    data = tmp_path / "orig.json"
+    data.write_text("[]", encoding="utf-8")
+    result = CliRunner().invoke(cli, ["import-original", str(data), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2 and "--sample" not in result.output
+
+
+def test_sources_check_warns_when_nothing_is_usable(tmp_path):
+    root = _pad_copy(tmp_path)
+    for image in root.rglob("*.png"):
+        image.unlink()
+    result = CliRunner().invoke(cli, ["sources", "check", "pad_ufes_20", str(root)])
+    assert result.exit_code == 1
+    assert "no usable image" in result.output and "are the images unpacked" in result.output

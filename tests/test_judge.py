@@ -129,7 +129,11 @@ def test_judge_with_the_offline_backend_gives_no_verdicts(crafted_run):
     assert result.exit_code == 0, result.output
     judgements = _lines(run / "judgements.jsonl")
     assert judgements and all(j["label"] is None and j["facts"] is None for j in judgements)
+    assert {j["model"] for j in judgements} == {"offline"}  # never a model that did not judge
     assert "judged 0 of" in result.output
+    assert CliRunner().invoke(cli, ["curate", str(run)]).exit_code == 0
+    report = json.loads((run / "report.json").read_text())
+    assert "judge" not in report and "Judge pass" not in (run / "report.md").read_text()
 
 
 def test_judge_needs_curated_pairs(tmp_path):
@@ -213,3 +217,15 @@ def test_curate_applies_the_verdicts_as_columns_and_rejections(crafted_run, monk
     rows = load_dataset(str(release), "all", split="train")
     entries = [p for ps in rows["pairs"] for p in ps]
     assert {e["judge_facts"] for e in entries if e["id"] in flagged} >= {"invented"}
+
+
+def test_package_refuses_verdicts_curate_has_not_applied(crafted_run, tmp_path):
+    run, _ = crafted_run
+    assert CliRunner().invoke(cli, ["judge", str(run), "--backend", "offline"]).exit_code == 0
+    result = CliRunner().invoke(cli, ["package", str(run), "--out", str(tmp_path / "rel")])
+    assert result.exit_code == 2
+    assert "judgements.jsonl changed since the last curate" in result.output
+    assert not (tmp_path / "rel").exists()
+    assert CliRunner().invoke(cli, ["curate", str(run)]).exit_code == 0
+    result = CliRunner().invoke(cli, ["package", str(run), "--out", str(tmp_path / "rel")])
+    assert result.exit_code == 0, result.output

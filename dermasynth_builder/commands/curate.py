@@ -25,9 +25,11 @@ def curate(run: Path, config_path: Path | None, no_figures: bool) -> None:
 
     Writes RUN/pairs.jsonl (accepted), RUN/rejected.jsonl (each with the filter and reason),
     RUN/report.json, RUN/report.md and RUN/figures/*.png. Filters: schema, length, refusal,
-    leakage (answers citing their context), duplicate answers for the same image, and
-    self-instruct novelty (ROUGE-L >= 0.7 against kept model-written questions of the same
-    source). Flags: label_consistent and malignancy_consistent. Reruns give the same files.
+    leakage (answers citing their context), grounding (case facts the question does not
+    give), reveals_diagnosis, judge (after `dermasynth judge`), duplicate answers for the same
+    image, and self-instruct novelty (ROUGE-L >= 0.7 against kept model-written questions of
+    the same source). Flags: label_consistent and malignancy_consistent. Reruns give the same
+    files. --config keys: the fields of CurateConfig (README, "Curating").
     """
     from ..curate import curate as run_curate  # matplotlib and friends: only when curating
     from ..curate.config import CurateConfig
@@ -35,8 +37,15 @@ def curate(run: Path, config_path: Path | None, no_figures: bool) -> None:
 
     try:
         config = CurateConfig.load(config_path)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise UsageFailure(f"{config_path}: {where}: {first['msg']}") from None
+    except (ValueError, TypeError) as exc:  # not YAML, or not a mapping of keys
+        raise UsageFailure(f"{config_path}: {str(exc).splitlines()[0]}") from None
+    try:
         summary = run_curate(run, config, figures=not no_figures)
-    except (ValidationError, RunFolderError, OSError) as exc:
+    except (RunFolderError, OSError) as exc:
         raise UsageFailure(str(exc).splitlines()[0]) from None
     table = Table("filter", "reason", "rejected", title="rejections", title_justify="left")
     for (name, reason), n in sorted(summary.rejected.items(), key=lambda kv: -kv[1]):

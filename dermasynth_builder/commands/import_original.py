@@ -52,7 +52,7 @@ def import_original(file: Path, source_args: tuple[str, ...], run: Path) -> None
     """  # fmt: skip
     from ..importer import UNMATCHED, ImportInputError, import_pairs
 
-    sources = parse_sources(source_args, sample=False)
+    sources = parse_sources(source_args, sample=None)
     try:
         summary = import_pairs(file, sources, run, reader=lambda n, root: read_source(n, root))
     except (ImportInputError, OSError, UnicodeDecodeError) as exc:

@@ -10,6 +10,15 @@ from rich.table import Table
 from .common import UsageFailure, out
 
 
+def _shard_size(value: str) -> str:
+    from ..release import check_shard_size
+
+    try:
+        return check_shard_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command()
 @click.argument("run", type=click.Path(path_type=Path))
 @click.option(
@@ -39,7 +48,13 @@ from .common import UsageFailure, out
     default=None,
     help="Processes for building (images are read and encoded in parallel).",
 )
-@click.option("--max-shard-size", default="500MB", show_default=True, help="Largest Parquet shard.")
+@click.option(
+    "--max-shard-size",
+    default="500MB",
+    show_default=True,
+    callback=lambda ctx, param, value: _shard_size(value),
+    help="Largest Parquet shard: a number of bytes with a unit (500MB, 1GB, 2GiB).",
+)
 def package(
     run: Path,
     dest: Path,

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from ..paths import sample_root
+from ..records import POLICY_SKIPS
 from ..sources import SOURCES
 from ..sources.registry import unknown_source
 from .common import UsageFailure, out, progress_bar, read_source, warn
 
 
-def parse_sources(values: tuple[str, ...], sample: bool) -> list[tuple[str, Path]]:
-    """``NAME=ROOT`` pairs (or every bundled sample) as (name, path), in the order given."""
+def parse_sources(values: tuple[str, ...], sample: bool | None) -> list[tuple[str, Path]]:
+    """``NAME=ROOT`` pairs (or every bundled sample) as (name, path), in the order given.
+    ``sample`` None: the verb has no --sample."""
     if sample:
         if values:
             raise click.UsageError("--sample plans the bundled sample: give no --source")
         return [(name, sample_root(name)) for name in SOURCES]
     if not values:
-        raise click.UsageError("give at least one --source NAME=ROOT (or --sample)")
+        hint = "" if sample is None else " (or --sample)"
+        raise click.UsageError(f"give at least one --source NAME=ROOT{hint}")
     pairs: list[tuple[str, Path]] = []
     for value in values:
         name, sep, root = value.partition("=")
@@ -159,3 +163,10 @@ def plan(
     out.print(f"[bold]{summary.total_requests}[/] requests -> {run / 'requests.jsonl'}")
     if not summary.total_requests:
         raise UsageFailure("the plan has no requests: no source gave a usable image")
+    skipped = sum(
+        n for reasons in summary.skip_reasons.values() for r, n in reasons.items()
+        if r not in POLICY_SKIPS
+    )  # fmt: skip
+    if skipped:  # exit 1: done, but some items were skipped (a policy skip is not a problem)
+        out.print(f"{skipped:,} metadata rows skipped, with reasons: {run / 'skipped.jsonl'}")
+        sys.exit(1)

@@ -25,17 +25,27 @@ def _hooks(config: RunConfig) -> dict:
     from ..curate import curate as run_curate
     from ..package import package as run_package
     from ..pipeline import curate_config
-    from ..plan import make_plan
+    from ..plan import PlanConflictError, make_plan
 
     def plan() -> None:
-        summary = make_plan(
-            list(config.sources.items()),
-            config.run,
-            seed=config.plan.seed,
-            limit=config.plan.limit,
-            recipe=config.plan.recipe,
-            reader=lambda name, root: read_source(name, root),
-        )
+        try:
+            summary = make_plan(
+                list(config.sources.items()),
+                config.run,
+                seed=config.plan.seed,
+                limit=config.plan.limit,
+                recipe=config.plan.recipe,
+                reader=lambda name, root: read_source(name, root),
+                fresh=config.plan.fresh,
+                include_official_test=config.plan.include_official_test,
+            )
+        except PlanConflictError as exc:  # said in the config's words, not plan's flags
+            words = str(exc).replace("plan into a new --out", 'use a new run = "..."')
+            raise PlanConflictError(
+                words.replace("add --fresh", "set fresh = true under [plan]")
+            ) from None
+        if not summary.total_requests:
+            raise PlanConflictError("the plan has no requests: no source gave a usable image")
         out.print(
             f"plan: {summary.total_requests:,} requests for "
             f"{sum(summary.records.values()):,} images"
@@ -106,9 +116,10 @@ def run_command(config_path: Path) -> None:
       [plan]
       seed = 0
       limit = 500                            # images per source (omit for all)
+      fresh = false                          # true: move another plan's results aside
       [generate]
       backend = "gemini"                     # or "offline"
-      model = "gemini-2.0-flash"
+      model = "gemini-3.1-flash-lite"
       rpm = 2000
       [package]
       out = "dermasynth"
@@ -165,6 +176,13 @@ def demo(dest: Path, run_dir: Path | None) -> None:
         if path is not None and path.exists() and not path.is_dir():
             raise UsageFailure(f"{path} is a file, not a folder: choose another path")
     dest = dest.resolve()
+    from ..release_folder import check_out
+    from ..run import RunFolderError
+
+    try:
+        check_out(dest)  # before any work: a folder we may not fill is refused at once
+    except RunFolderError as exc:
+        raise UsageFailure(str(exc)) from None
 
     config = RunConfig(
         run=run_dir or dest.with_name(dest.name + "-run"),

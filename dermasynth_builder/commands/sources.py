@@ -15,7 +15,7 @@ from ..paths import sample_root
 from ..records import POLICY_SKIPS, Skip
 from ..sources import ReadResult
 from ..sources.registry import REGISTRY, SOURCE_NAMES, unknown_source
-from .common import out, read_source
+from .common import out, read_source, warn
 
 
 class SourceName(click.ParamType):
@@ -34,16 +34,16 @@ def sources() -> None:
     """Inspect and validate source folders (the official downloads, unpacked)."""
 
 
-@sources.command("list")
+@sources.command("list", short_help="The sources, their licences and ROOT layouts.")
 def sources_list() -> None:
-    """List the supported sources with their licence and the ROOT layout each reader expects."""
+    """List the supported sources: licence and the ROOT layout each reader expects."""
     table = Table("source", "licence", "expected ROOT layout", show_lines=True)
     for name, info in REGISTRY.items():
         table.add_row(name, info.license, info.layout)
     out.print(table)
 
 
-@sources.command("check")
+@sources.command("check", short_help="Check a source folder: what is used, what is skipped.")
 @click.argument("source", type=SourceName(), required=False)
 @click.argument("root", type=click.Path(path_type=Path), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
@@ -53,7 +53,7 @@ def sources_list() -> None:
     help="Check the bundled sample copy of SOURCE (of all five sources when SOURCE is omitted).",
 )
 def sources_check(source: str | None, root: Path | None, as_json: bool, sample: bool) -> None:
-    """Read SOURCE from folder ROOT and report what would be used and what is skipped, and why.
+    """Read SOURCE from ROOT: what would be used, what is skipped and why.
 
     Every metadata row becomes either a record or a skip with a reason (image missing,
     image unreadable, image path escapes ROOT, image already read, bad row). Odd values are
@@ -86,7 +86,17 @@ def sources_check(source: str | None, root: Path | None, as_json: bool, sample: 
     else:
         for result, seconds in results:
             print_result(result, seconds)
-    if any(s.reason not in POLICY_SKIPS for r, _ in results for s in r.skipped):
+    empty = [
+        (r, folder) for (r, _), (_, folder) in zip(results, jobs, strict=True) if not r.records
+    ]
+    for result, folder in empty:
+        reasons = Counter(s.reason for s in result.skipped).most_common(3)
+        top = ", ".join(f"{n} {reason}" for reason, n in reasons) or "no metadata rows"
+        warn(
+            f"{result.source}: no usable image ({top}); are the images unpacked under {folder}? "
+            f"`dermasynth sources list` shows the layout {result.source} expects"
+        )
+    if empty or any(s.reason not in POLICY_SKIPS for r, _ in results for s in r.skipped):
         sys.exit(1)
 
 

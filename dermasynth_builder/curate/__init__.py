@@ -173,10 +173,13 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
 
 def judge_block(judge: JudgeFilter) -> dict[str, Any] | None:
     """What the judge flagged and what that rejected, for the report and the card."""
-    if not judge.judgements:
+    judged = sum(
+        1 for j in judge.judgements.values() if any(getattr(j, c) for c in JudgeFilter.PROBLEMS)
+    )
+    if not judged:  # no judge pass, or one that gave no verdict (the offline backend)
         return None
     return {
-        "judged": len(judge.judgements),
+        "judged": judged,
         "flagged": {JudgeFilter.PROBLEMS[c]: judge.flagged[c] for c in JudgeFilter.PROBLEMS},
         "reject": list(judge.config.judge_reject),
     }

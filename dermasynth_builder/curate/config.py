@@ -74,5 +74,10 @@ class CurateConfig(BaseModel):
     def load(cls, path: Path | None) -> CurateConfig:
         if path is None:
             return cls()
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"not valid YAML ({str(exc).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise ValueError("expected a mapping of keys (min_answer_words: 5, ...)")
         return cls(**data)

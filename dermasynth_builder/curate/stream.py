@@ -41,8 +41,10 @@ class ResponseIndex:
                         break  # torn tail: the writer died mid-line
                     try:
                         data = json.loads(raw)
-                    except json.JSONDecodeError:
-                        continue
+                    except (json.JSONDecodeError, UnicodeDecodeError):
+                        raise RunFolderError(
+                            f"{path}, line {lineno}: not a JSON object (edited or damaged?)"
+                        ) from None
                     response = _response(data, path, lineno)
                     hashes.append(_key(response.id))
                     offsets.append(start)

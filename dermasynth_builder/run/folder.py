@@ -8,7 +8,6 @@ killed half-way is never taken as done.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 from collections.abc import Iterable, Iterator
@@ -17,7 +16,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .fingerprint import file_digest, what_changed
-from .jsonl import TMP_SUFFIX, RunFolderError, iter_jsonl, write_json_atomic, write_jsonl_atomic
+from .jsonl import (
+    TMP_SUFFIX,
+    RunFolderError,
+    iter_jsonl,
+    read_json,
+    write_json_atomic,
+    write_jsonl_atomic,
+)
 from .lock import locked
 from .schema import (
     Failure,
@@ -84,8 +90,10 @@ class RunFolder:
             raise RunFolderError(
                 f"{self.path} is not a run folder: {RUN_JSON} not found (run `dermasynth plan`)"
             )
-        with open(path, encoding="utf-8") as fh:
-            return json.load(fh)
+        info = read_json(path)
+        if not isinstance(info, dict):
+            raise RunFolderError(f"{path}: not a run.json (a JSON object was expected)")
+        return info
 
     def write_info(self, data: dict[str, Any]) -> None:
         write_json_atomic(self.file(RUN_JSON), data)

@@ -38,17 +38,34 @@ def dumps(obj: Any) -> str:
 
 
 def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Yield the complete JSON lines of ``path``; a torn last line (a killed writer) is skipped."""
+    """Yield the complete JSON lines of ``path``; a torn last line (a killed writer) is skipped.
+
+    Any other line that is not a JSON object was damaged outside this tool: it stops the step
+    with the file and line number (a ``RunFolderError``), never silently costs a row."""
     if not path.exists():
         return
     with open(path, "rb") as fh:
-        for raw in fh:
+        for lineno, raw in enumerate(fh, 1):
             if not raw.endswith(b"\n"):
                 return  # torn tail: the writer died mid-line
             try:
-                yield json.loads(raw)
-            except json.JSONDecodeError:
-                continue
+                row = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                row = None
+            if not isinstance(row, dict):
+                raise RunFolderError(
+                    f"{path}, line {lineno}: not a JSON object (was the file edited or damaged?)"
+                )
+            yield row
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file this tool wrote; a damaged one is a one-line ``RunFolderError``."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunFolderError(f"{path}: not valid JSON ({exc}); was it edited or damaged?") from None
 
 
 def repair_tail(path: Path) -> None:
