@@ -58,6 +58,8 @@ def import_original(file: Path, source_args: tuple[str, ...], run: Path) -> None
     except (ImportInputError, OSError, UnicodeDecodeError) as exc:
         raise UsageFailure(f"{file}: {exc}" if str(file) not in str(exc) else str(exc)) from None
     out.print(f"read {file} ({summary.format}): {summary.pairs:,} pairs")
+    if summary.moved_aside is not None:
+        out.print(f"the earlier import's results were moved to {summary.moved_aside}")
     for layout, n in summary.layouts.most_common(5):
         out.print(f"  {n:,} records: {layout}")
     table = Table("source", "images read", "pairs matched", "images used", "unmatched",

@@ -111,6 +111,7 @@ class ImportSummary:
     matched_by: Counter = field(default_factory=Counter)  # how -> pairs
     unmatched: Counter = field(default_factory=Counter)  # (source or "?", reason) -> pairs
     layouts: Counter = field(default_factory=Counter)  # layout description -> records
+    moved_aside: Path | None = None  # an earlier import's results, kept there
 
     @property
     def total_matched(self) -> int:
@@ -203,7 +204,8 @@ def _import(
     records = [r for name in given for r in results[name].records if (name, r.image_id) in used]
     summary.images.update(r.source for r in records)
     if folder.exists():  # an earlier import into this folder: its results go aside, not lost
-        folder.move_results_aside()
+        if folder.has_results():
+            summary.moved_aside = folder.move_results_aside()
         folder.write_info({"import": {}})  # no step marks until the files below are whole
     folder.write_records(records)
     skipped = ({"source": name, **s.to_dict()} for name in given for s in results[name].skipped)

@@ -102,8 +102,16 @@ def load(path: Path) -> Loaded:
                 model = next((data[k] for k in data if norm(k) in MODEL_KEYS), None)
             found = list(walk(data, None))
             if not found:
-                keys = ", ".join(sorted(map(str, data))) if isinstance(data, dict) else "none"
-                raise ImportInputError(f"{path}: no records found (top-level keys: {keys})")
+                if isinstance(data, dict):
+                    shape = f"top-level keys: {', '.join(sorted(map(str, data))) or 'none'}"
+                elif isinstance(data, list) and data and isinstance(data[0], dict):
+                    shape = f"keys of the first item: {', '.join(sorted(map(str, data[0])))}"
+                else:
+                    shape = f"a JSON {type(data).__name__}"
+                raise ImportInputError(
+                    f"{path}: no question/answer records found ({shape}); see the README's "
+                    "import-original section for the layouts read"
+                )
             return Loaded(found, model=str(model) if model else None)
     loaded = Loaded([], format="jsonl")
     for number, line in enumerate(text.splitlines(), start=1):
