@@ -26,6 +26,7 @@ from dermasynth_builder.curate.novelty import NoveltyIndex, lcs, rouge_l, tokens
 from dermasynth_builder.curate.subgroups import SubgroupStats, age_band, report_block, sections
 from dermasynth_builder.paths import sample_root
 from dermasynth_builder.plan import make_plan
+from dermasynth_builder.run import RunFolderError
 
 GOOD = "The lesion is an oval brown macule with a regular border and a uniform reticular network."
 CONFIG = CurateConfig()
@@ -345,7 +346,7 @@ def test_response_index_reads_back_each_response_exactly(tmp_path, monkeypatch):
         r.update(backend="b", call_id="c")
     again = {**rows[2], "answer": "the later line wins"}
     path = tmp_path / "responses.jsonl"
-    lines = [json.dumps(r) for r in [*rows, again]] + ["not json", '{"id": "torn"']
+    lines = [json.dumps(r) for r in [*rows, again]] + ['{"id": "torn"']
     path.write_text("\n".join(lines))  # the last line has no newline: a torn tail
     monkeypatch.setattr(stream, "_key", lambda _id: 7)  # every id collides: lookups stay exact
     seen = []
@@ -355,6 +356,9 @@ def test_response_index_reads_back_each_response_exactly(tmp_path, monkeypatch):
         assert index.get("torn") is None and index.get("nope") is None
     assert len(seen) == 6
     assert stream.ResponseIndex(tmp_path / "missing.jsonl").get("r0") is None
+    path.write_text("\n".join([*lines[:2], "not json", *lines[2:]]))  # damaged, not torn
+    with pytest.raises(RunFolderError, match="line 3: not a JSON object"):
+        stream.ResponseIndex(path)
 
 
 def test_curation_streams_and_forgets_finished_images(tmp_path, monkeypatch):

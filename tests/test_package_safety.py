@@ -291,7 +291,7 @@ def test_unknown_licence_is_an_error(run, tmp_path):
     assert "line 4" in line and "Made-up Licence 1.0" in line and "unknown licence" in line
     assert not out.exists() and not leftovers(out)
     rewrite_pairs(bad, [*good[:5], "not json\n", *good[5:]])
-    assert "line 6: not a pair" in one_line_error(cli_package(bad, out))
+    assert "line 6: not a JSON object" in one_line_error(cli_package(bad, out))
     assert not out.exists() and not leftovers(out)
     release = Release(out, rows={"scin": {"train": 1}}, licenses={"scin": {"Made-up"}})
     with pytest.raises(UnknownLicenseError):
