@@ -180,6 +180,7 @@ def measure(run: Path, mode: str) -> dict:
         raise SystemExit(f"child {mode} failed: {out}")
     facts = json.loads(out.strip().splitlines()[-1])
     facts["peak_mib"] = usage.ru_maxrss / 1024  # KiB on Linux
+    facts["cpu"] = usage.ru_utime + usage.ru_stime  # wall time on a shared machine overstates
     return facts
 
 
@@ -209,16 +210,21 @@ def main() -> None:
                 facts["held_mib"] = measure(run, "hold")["peak_mib"]
             results.append((n, facts))
             print(
-                f"  curate: {facts['wall']:.1f} s, peak {facts['peak_mib']:.0f} MiB, "
+                f"  curate: {facts['wall']:.1f} s ({facts['cpu']:.1f} s CPU), "
+                f"peak {facts['peak_mib']:.0f} MiB, "
                 f"{facts['accepted']:,} kept, {facts['rejected']:,} rejected",
                 flush=True,
             )
-    print(f"\n{'responses':>10} {'wall s':>8} {'peak MiB':>9} {'x 10 min':>9} {'x 1 GiB':>8}")
+    print(
+        f"\n{'responses':>10} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} {'wall x 10 min':>14} "
+        f"{'x 1 GiB':>8}"
+    )
     for n, f in results:
         print(
-            f"{n:>10,} {f['wall']:>8.1f} {f['peak_mib']:>9.0f} {f['wall'] / 600:>9.2f} "
-            f"{f['peak_mib'] / 1024:>8.2f}"
+            f"{n:>10,} {f['wall']:>8.1f} {f['cpu']:>8.1f} {f['peak_mib']:>9.0f} "
+            f"{f['wall'] / 600:>14.2f} {f['peak_mib'] / 1024:>8.2f}"
         )
+    print(f"load average while measuring (2 cores, shared): {os.getloadavg()[0]:.1f}")
     (n0, f0), (n1, f1) = results[0], results[-1]
     print(f"old approach (every response held in a dict) at {n0:,}: {f0['held_mib']:.0f} MiB peak")
     if n1 != n0:
