@@ -218,6 +218,23 @@ def test_kill_and_resume_continues_from_the_checkpoint(release, tiny, tmp_path):
     assert "vllm serve" in final.stdout and "--backend openai" in final.stdout
 
 
+def test_runs_unchanged_on_two_processes(release, tiny, tmp_path):
+    """The same command under a distributed launcher (torchrun, which `accelerate launch` uses;
+    two CPU processes over gloo): each step takes a row per process, and only the main process
+    writes the adapter's card and prints."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    cmd += ["--standalone", "-m", "dermasynth_builder", "finetune", str(release)]
+    cmd += ["--out", str(out), "--base", str(tiny), "--max-steps", "3", "--grad-accum", "1"]
+    env = {**_env(tmp_path), "ACCELERATE_USE_CPU": "true"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("trained 3 steps on 28 rows") == 1
+    state = json.loads((out / "checkpoints" / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["epoch"] == pytest.approx(6 / 28, abs=1e-3)  # 3 steps x 2 processes x 1 row
+    assert "Release fingerprint" in (out / "adapter" / "README.md").read_text()
+
+
 def _one_line_error(args: list[str]) -> str:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, (args, result.output)
