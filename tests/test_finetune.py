@@ -273,3 +273,15 @@ def test_bad_release_or_base_is_one_line(release, tiny, tmp_path):
     text_only = save_text_only_model(tmp_path / "llama")
     line = _one_line_error(["finetune", str(release), "--out", out, "--base", str(text_only)])
     assert "'llama' model is not image-text-to-text" in line
+
+
+@pytest.mark.parametrize("name", ["accelerate_fsdp.yaml", "accelerate_fsdp_qlora.yaml"])
+def test_example_accelerate_configs_load_and_name_real_layers(name):
+    _need_extra()
+    from accelerate.commands.config.config_args import load_config_from_file
+    from transformers.models.mllama import modeling_mllama
+
+    config = load_config_from_file(str(Path(__file__).parents[1] / "examples" / name))
+    assert str(config.distributed_type) == "DistributedType.FSDP"
+    layers = config.fsdp_config["fsdp_transformer_layer_cls_to_wrap"].split(",")
+    assert all(hasattr(modeling_mllama, layer) for layer in layers)
