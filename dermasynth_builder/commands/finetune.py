@@ -11,15 +11,19 @@ from pydantic import ValidationError
 from .common import UsageFailure, err, out
 
 SERVE = """\
-Serve it with an OpenAI-compatible server, then score it on your run's held-out images:
+Serve it with an OpenAI-compatible server (vLLM serves LoRA adapters of many bases, such as
+Qwen2.5-VL; for Llama-3.2-Vision rerun with --merge and use `transformers serve`):
   vllm serve {base} --enable-lora --lora-modules dermatollama={adapter} --max-lora-rank {rank}
+then score it on your run's held-out images:
   dermasynth eval RUN --out evals/dermatollama --backend openai \\
       --base-url http://127.0.0.1:8000/v1 --model dermatollama"""
 SERVE_MERGED = """\
-Serve the merged model with an OpenAI-compatible server, then score it:
-  vllm serve {merged} --served-model-name dermatollama
+Serve the merged model with an OpenAI-compatible server (any base transformers loads):
+  pip install 'transformers[serving]'
+  transformers serve {merged} --port 8000
+then score it on your run's held-out images:
   dermasynth eval RUN --out evals/dermatollama --backend openai \\
-      --base-url http://127.0.0.1:8000/v1 --model dermatollama"""
+      --base-url http://127.0.0.1:8000/v1 --model {merged}"""
 
 
 @click.command()

@@ -229,7 +229,8 @@ def finetune(options: FinetuneOptions, say: Callable[[str], None] = print) -> Fi
             processing_class=processor,
             peft_config=lora_config(options),
         )
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        result.train_loss = output.training_loss
         if trainer.is_fsdp_enabled:  # gather the sharded adapter into one file to save it
             trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
         trainer.save_model(str(adapter))
@@ -237,7 +238,8 @@ def finetune(options: FinetuneOptions, say: Callable[[str], None] = print) -> Fi
         result.losses = _losses(trainer.state.log_history)
         model = trainer.model
         main = trainer.is_world_process_zero()
-    result.train_loss = result.losses[-1] if result.losses else None
+    if result.losses:  # the last logged loss, rather than the mean over this run's steps
+        result.train_loss = result.losses[-1]
     if main:
         if options.merge:
             result.merged = merge(options, adapter, processor, model)
