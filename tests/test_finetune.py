@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -285,3 +286,28 @@ def test_example_accelerate_configs_load_and_name_real_layers(name):
     assert str(config.distributed_type) == "DistributedType.FSDP"
     layers = config.fsdp_config["fsdp_transformer_layer_cls_to_wrap"].split(",")
     assert all(hasattr(modeling_mllama, layer) for layer in layers)
+
+
+def test_the_papers_subset_is_drawn_per_source_and_seeded():
+    """`--samples 5000`: each source keeps its share, and the draw depends only on the seed and
+    the image ids (no training extra needed)."""
+    import datasets
+
+    from dermasynth_builder.finetune import draw_samples
+
+    sources = ["derm12345"] * 600 + ["hiba"] * 300 + ["scin"] * 100
+    ds = datasets.Dataset.from_dict(
+        {"source": sources, "image_id": [f"{s}-{i}" for i, s in enumerate(sources)]}
+    )
+    a, b = draw_samples(ds, 50, seed=1), draw_samples(ds, 50, seed=1)
+    assert a["image_id"] == b["image_id"] and len(a) == 50
+    assert Counter(a["source"]) == {"derm12345": 30, "hiba": 15, "scin": 5}
+    assert draw_samples(ds, 50, seed=2)["image_id"] != a["image_id"]
+    assert len(draw_samples(ds, 5000)) == 1000  # asking for more than there is keeps all
+    # an image's place does not depend on the others: a release that gains rows keeps a
+    # subset of the old draw when the per-source quota is the same
+    bigger = datasets.concatenate_datasets(
+        [ds, datasets.Dataset.from_dict({"source": ["other"], "image_id": ["x"]})]
+    )
+    kept = set(draw_samples(bigger, 50, seed=1)["image_id"])
+    assert len(kept & set(a["image_id"])) >= 45
