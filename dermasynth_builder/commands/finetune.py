@@ -71,8 +71,8 @@ def finetune(release: str, **kwargs: object) -> None:
     \b
     Examples:
       dermasynth finetune dermasynth --out dermatollama --samples 5000
-      accelerate launch --config_file fsdp.yaml -m dermasynth_builder finetune dermasynth \\
-          --out dermatollama --samples 5000 --gradient-checkpointing
+      accelerate launch --config_file examples/accelerate_fsdp.yaml -m dermasynth_builder \\
+          finetune dermasynth --out dermatollama --samples 5000 --gradient-checkpointing
     """
     from ..finetune.data import FinetuneError
     from ..finetune.options import FinetuneOptions
