@@ -198,6 +198,7 @@ def test_answers_never_in_the_json_form_count_as_guesses(planned, tmp_path):
     )
     for r in report["results"]:
         assert r["n"] == r["unparsed"] == 20 and r["failed"] == 0
+    assert report["off_form"] == 120 and "120 answers never came" in (out / "eval.md").read_text()
 
 
 def test_kill_and_resume_answers_every_question_exactly_once(planned, tmp_path):

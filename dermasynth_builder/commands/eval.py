@@ -117,6 +117,7 @@ def eval_command(
       dermasynth eval --compare evals/gemini-flash evals/base evals/dermatollama
     """
     from ..eval import BenchmarkOptions, EvalError, compare_rows, run_eval
+    from ..eval.report import OFF_FORM
     from ..run import RunFolderError
 
     if compare:
@@ -175,6 +176,8 @@ def eval_command(
             raise UsageFailure(str(exc)) from None
     console.print(_results_table(report))
     err.print(f"wrote {out / 'eval.md'} and {out / 'eval.json'}")
+    if report.get("off_form"):
+        err.print(OFF_FORM.format(n=report["off_form"]).replace("**", ""))
     failed = sum(r["failed"] for r in report["results"])
     if failed:
         err.print(f"{failed} questions got no answer: rerun with --retry-failed to ask them again")
