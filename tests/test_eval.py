@@ -186,6 +186,21 @@ def _count_lines(path: Path) -> int:
     return path.read_bytes().count(b"\n") if path.exists() else 0
 
 
+def test_answers_never_in_the_json_form_count_as_guesses(planned, tmp_path):
+    """A served model that ignores the JSON schema (plain "B") ends as content failures: it
+    answered, so each such question is a seeded guess in n (unparsed), not a hole."""
+    out = tmp_path / "plain"
+    with FirstOptionModel(answer="B", plain=True) as fake:
+        options = GenerateOptions(backend="openai", model="m", base_url=fake.url + "/v1", **FAST)
+        report = run_eval(planned, out, BenchmarkOptions(limit=20), options)
+    assert [f.kind for f in RunFolder(out).failures()] == ["content"] * len(
+        read_key(RunFolder(out))
+    )
+    for r in report["results"]:
+        assert r["n"] == r["unparsed"] == 20 and r["failed"] == 0
+    assert report["off_form"] == 120 and "120 answers never came" in (out / "eval.md").read_text()
+
+
 def test_kill_and_resume_answers_every_question_exactly_once(planned, tmp_path):
     out = tmp_path / "resume"
     base = [sys.executable, "-m", "dermasynth_builder", "eval", str(planned), "--out", str(out)]
@@ -273,10 +288,10 @@ def test_open_answers_are_scored_with_the_agreement_scorer(monkeypatch):
     monkeypatch.setitem(sys.modules, "dermasynth_builder.agreement", fake)
     common = {"source": "hiba", "task": "open", "question": "q", "malignancy": "benign"}
     rows = [
-        (Item("1", image_id="a", diagnosis="nevus", **common), "A benign nevus.", False),
-        (Item("2", image_id="b", diagnosis="nevus", **common), "A melanoma.", False),
-        (Item("3", image_id="c", diagnosis="nevus", **common), "Not sure.", False),
-        (Item("4", image_id="d", diagnosis="nevus", **common), None, True),
+        (Item("1", image_id="a", diagnosis="nevus", **common), "A benign nevus.", None),
+        (Item("2", image_id="b", diagnosis="nevus", **common), "A melanoma.", None),
+        (Item("3", image_id="c", diagnosis="nevus", **common), "Not sure.", None),
+        (Item("4", image_id="d", diagnosis="nevus", **common), None, "final"),
     ]
     result = score(rows, seed=0)
     assert result["open"] == [

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -218,6 +219,23 @@ def test_kill_and_resume_continues_from_the_checkpoint(release, tiny, tmp_path):
     assert "vllm serve" in final.stdout and "--backend openai" in final.stdout
 
 
+def test_runs_unchanged_on_two_processes(release, tiny, tmp_path):
+    """The same command under a distributed launcher (torchrun, which `accelerate launch` uses;
+    two CPU processes over gloo): each step takes a row per process, and only the main process
+    writes the adapter's card and prints."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    cmd += ["--standalone", "-m", "dermasynth_builder", "finetune", str(release)]
+    cmd += ["--out", str(out), "--base", str(tiny), "--max-steps", "3", "--grad-accum", "1"]
+    env = {**_env(tmp_path), "ACCELERATE_USE_CPU": "true"}
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("trained 3 steps on 28 rows") == 1
+    state = json.loads((out / "checkpoints" / "checkpoint-3" / "trainer_state.json").read_text())
+    assert state["epoch"] == pytest.approx(6 / 28, abs=1e-3)  # 3 steps x 2 processes x 1 row
+    assert "Release fingerprint" in (out / "adapter" / "README.md").read_text()
+
+
 def _one_line_error(args: list[str]) -> str:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, (args, result.output)
@@ -256,3 +274,40 @@ def test_bad_release_or_base_is_one_line(release, tiny, tmp_path):
     text_only = save_text_only_model(tmp_path / "llama")
     line = _one_line_error(["finetune", str(release), "--out", out, "--base", str(text_only)])
     assert "'llama' model is not image-text-to-text" in line
+
+
+@pytest.mark.parametrize("name", ["accelerate_fsdp.yaml", "accelerate_fsdp_qlora.yaml"])
+def test_example_accelerate_configs_load_and_name_real_layers(name):
+    _need_extra()
+    from accelerate.commands.config.config_args import load_config_from_file
+    from transformers.models.mllama import modeling_mllama
+
+    config = load_config_from_file(str(Path(__file__).parents[1] / "examples" / name))
+    assert str(config.distributed_type) == "DistributedType.FSDP"
+    layers = config.fsdp_config["fsdp_transformer_layer_cls_to_wrap"].split(",")
+    assert all(hasattr(modeling_mllama, layer) for layer in layers)
+
+
+def test_the_papers_subset_is_drawn_per_source_and_seeded():
+    """`--samples 5000`: each source keeps its share, and the draw depends only on the seed and
+    the image ids (no training extra needed)."""
+    import datasets
+
+    from dermasynth_builder.finetune import draw_samples
+
+    sources = ["derm12345"] * 600 + ["hiba"] * 300 + ["scin"] * 100
+    ds = datasets.Dataset.from_dict(
+        {"source": sources, "image_id": [f"{s}-{i}" for i, s in enumerate(sources)]}
+    )
+    a, b = draw_samples(ds, 50, seed=1), draw_samples(ds, 50, seed=1)
+    assert a["image_id"] == b["image_id"] and len(a) == 50
+    assert Counter(a["source"]) == {"derm12345": 30, "hiba": 15, "scin": 5}
+    assert draw_samples(ds, 50, seed=2)["image_id"] != a["image_id"]
+    assert len(draw_samples(ds, 5000)) == 1000  # asking for more than there is keeps all
+    # an image's place does not depend on the others: a release that gains rows keeps a
+    # subset of the old draw when the per-source quota is the same
+    bigger = datasets.concatenate_datasets(
+        [ds, datasets.Dataset.from_dict({"source": ["other"], "image_id": ["x"]})]
+    )
+    kept = set(draw_samples(bigger, 50, seed=1)["image_id"])
+    assert len(kept & set(a["image_id"])) >= 45

@@ -80,6 +80,7 @@ from .common import out as console
 @click.option("--tpm", type=float, help="Tokens-per-minute limit (your quota).")
 @click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True)
 @click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--retry-failed", is_flag=True, help="Ask the questions in failures.jsonl again.")
 @click.option("--temperature", type=float, default=0.0, show_default=True)
 @click.option("--max-output-tokens", type=click.IntRange(min=16), default=1024, show_default=True)
 @click.option("--max-image-side", type=click.IntRange(min=64), default=768, show_default=True)
@@ -116,6 +117,7 @@ def eval_command(
       dermasynth eval --compare evals/gemini-flash evals/base evals/dermatollama
     """
     from ..eval import BenchmarkOptions, EvalError, compare_rows, run_eval
+    from ..eval.report import OFF_FORM
     from ..run import RunFolderError
 
     if compare:
@@ -173,9 +175,12 @@ def eval_command(
         except (EvalError, RunFolderError, BackendConfigError) as exc:
             raise UsageFailure(str(exc)) from None
     console.print(_results_table(report))
-    counts = report.get("counts", {})
     err.print(f"wrote {out / 'eval.md'} and {out / 'eval.json'}")
-    if counts.get("failures"):
+    if report.get("off_form"):
+        err.print(OFF_FORM.format(n=report["off_form"]).replace("**", ""))
+    failed = sum(r["failed"] for r in report["results"])
+    if failed:
+        err.print(f"{failed} questions got no answer: rerun with --retry-failed to ask them again")
         sys.exit(1)
 
 

@@ -11,13 +11,17 @@ from pydantic import ValidationError
 from .common import UsageFailure, err, out
 
 SERVE = """\
-Serve it with an OpenAI-compatible server, then score it on your run's held-out images:
+Serve it with an OpenAI-compatible server that enforces response_format (vLLM serves LoRA
+adapters of many bases, such as Qwen2.5-VL; for Llama-3.2-Vision rerun with --merge):
   vllm serve {base} --enable-lora --lora-modules dermatollama={adapter} --max-lora-rank {rank}
+then score it on your run's held-out images:
   dermasynth eval RUN --out evals/dermatollama --backend openai \\
       --base-url http://127.0.0.1:8000/v1 --model dermatollama"""
 SERVE_MERGED = """\
-Serve the merged model with an OpenAI-compatible server, then score it:
-  vllm serve {merged} --served-model-name dermatollama
+Serve the merged model with an OpenAI-compatible server that enforces response_format (SGLang
+serves Llama-3.2-Vision; vLLM many other bases):
+  python -m sglang.launch_server --model-path {merged} --served-model-name dermatollama --port 8000
+then score it on your run's held-out images:
   dermasynth eval RUN --out evals/dermatollama --backend openai \\
       --base-url http://127.0.0.1:8000/v1 --model dermatollama"""
 
@@ -67,8 +71,8 @@ def finetune(release: str, **kwargs: object) -> None:
     \b
     Examples:
       dermasynth finetune dermasynth --out dermatollama --samples 5000
-      accelerate launch --config_file fsdp.yaml -m dermasynth_builder finetune dermasynth \\
-          --out dermatollama --samples 5000 --gradient-checkpointing
+      accelerate launch --config_file examples/accelerate_fsdp.yaml -m dermasynth_builder \\
+          finetune dermasynth --out dermatollama --samples 5000 --gradient-checkpointing
     """
     from ..finetune.data import FinetuneError
     from ..finetune.options import FinetuneOptions

@@ -214,9 +214,10 @@ def plan_eval(run: Path, out: Path, options: BenchmarkOptions) -> dict[str, Any]
         return folder.info()
 
 
-def answered(folder: RunFolder) -> Iterator[tuple[Item, str | None, bool]]:
-    """(item, answer text or None, failed) for every item of the key."""
+def answered(folder: RunFolder) -> Iterator[tuple[Item, str | None, str | None]]:
+    """(item, answer text or None, failure kind or None) for every item of the key. A
+    ``content`` failure is a model that answered but never in the requested form."""
     responses = {r.id: r.answer for r in folder.responses()}
-    failed = {f.id for f in folder.failures()}
+    failed = {f.id: f.kind for f in folder.failures()}
     for item in read_key(folder):
-        yield item, responses.get(item.id), item.id in failed
+        yield item, responses.get(item.id), failed.get(item.id)

@@ -9,6 +9,11 @@ from ..run import write_json_atomic
 
 EVAL_JSON = "eval.json"
 EVAL_MD = "eval.md"
+OFF_FORM = (
+    "**{n} answers never came in the requested JSON form** and were scored as guesses: serve "
+    "the model with a server that enforces `response_format` (vLLM, Ollama), or its ability "
+    "is hidden."
+)
 
 
 def confusion_figures(out: Path, confusion: dict[str, dict[str, Any]]) -> list[str]:
@@ -66,6 +71,8 @@ def markdown(report: dict[str, Any]) -> str:
         "| source | task | n | accuracy | macro-F1 | chance | unparsed | failed |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+    if report.get("off_form"):
+        lines[3:3] = ["", OFF_FORM.format(n=report["off_form"])]
     for r in report["results"]:
         lines.append(
             f"| {r['source']} | {r['task']} | {r['n']} | {_pct(r['accuracy'])} | "

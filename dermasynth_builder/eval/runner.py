@@ -67,6 +67,7 @@ def score_folder(out: Path) -> dict[str, Any]:
         "options": meta.get("options", {}),
         "images": meta.get("images", {}),
         "counts": generation.get("counts", {}),
+        "off_form": sum(f.kind == "content" for f in folder.failures()),
         **scored,
     }
     write_report(Path(out), report)

@@ -3,7 +3,10 @@
 An answer is read as the option it names: a bare letter, "(B)", "B.", "answer: B", or the one
 option whose text it names. An answer that names no option (or several) is scored as a seeded
 random guess among the options, as MMMU does, so a model that never follows the format scores
-at chance rather than zero; ``unparsed`` counts how often that happened.
+at chance rather than zero; ``unparsed`` counts how often that happened. So does a question the
+engine gave up on because every answer broke the requested JSON form (a ``content`` failure):
+the model answered, just not in a form that names an option. Only calls that never got an
+answer (transport failures) are left out of ``n`` and counted as ``failed``.
 """
 
 from __future__ import annotations
@@ -116,17 +119,19 @@ def open_score(answer: str, item: Item) -> dict[str, bool | None] | None:
     return {k: result.get(k) for k in ("label_consistent", "malignancy_consistent")}
 
 
-def score(rows: Iterable[tuple[Item, str | None, bool]], seed: int) -> dict[str, Any]:
+def score(rows: Iterable[tuple[Item, str | None, str | None]], seed: int) -> dict[str, Any]:
     """``results`` per (source, task), ``subgroups``, ``confusion`` pairs and ``open`` scores."""
     tallies: dict[tuple[str, str], Tally] = defaultdict(Tally)
     groups: dict[tuple[str, str, str, str], Tally] = defaultdict(Tally)
     failed: Counter[tuple[str, str]] = Counter()
     missing: Counter[tuple[str, str]] = Counter()
     opens: dict[str, list[dict[str, bool | None]]] = defaultdict(list)
-    for item, answer, did_fail in rows:
+    for item, answer, failure in rows:
         key = (item.source, item.task)
+        if answer is None and failure == "content" and item.task != "open":
+            answer = ""  # it answered, never in the form asked: a seeded guess, as unparsed
         if answer is None:
-            (failed if did_fail else missing)[key] += 1
+            (failed if failure else missing)[key] += 1
             continue
         if item.task == "open":
             value = open_score(answer, item)

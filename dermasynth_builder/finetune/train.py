@@ -126,7 +126,10 @@ def load_base(options: FinetuneOptions) -> tuple[Any, Any]:
             bnb_4bit_quant_type="nf4",
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_quant_storage=torch.bfloat16,  # one dtype, so that FSDP can shard it
         )
+        if os.environ.get("ACCELERATE_USE_FSDP", "false").lower() != "true":
+            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     model = AutoModelForImageTextToText.from_pretrained(options.base, **kwargs)
     processor = AutoProcessor.from_pretrained(options.base)
     return model, processor
@@ -190,10 +193,11 @@ def finetune(options: FinetuneOptions, say: Callable[[str], None] = print) -> Fi
     if state is not None:
         say(f"already trained: {resume} is step {start} of {start}")
         processor = AutoProcessor.from_pretrained(options.base)
-        _adapter_from(resume, adapter, processor)
+        main = int(os.environ.get("RANK", "0")) == 0
+        if main:
+            _adapter_from(resume, adapter, processor)
         result.losses = _losses(state.get("log_history", []))
         model = None
-        main = int(os.environ.get("RANK", "0")) == 0
     else:
         if resume is not None:
             say(f"resuming from {resume} (step {start})")
@@ -225,13 +229,17 @@ def finetune(options: FinetuneOptions, say: Callable[[str], None] = print) -> Fi
             processing_class=processor,
             peft_config=lora_config(options),
         )
-        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        output = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        result.train_loss = output.training_loss
+        if trainer.is_fsdp_enabled:  # gather the sharded adapter into one file to save it
+            trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
         trainer.save_model(str(adapter))
         result.steps = trainer.state.global_step
         result.losses = _losses(trainer.state.log_history)
         model = trainer.model
         main = trainer.is_world_process_zero()
-    result.train_loss = result.losses[-1] if result.losses else None
+    if result.losses:  # the last logged loss, rather than the mean over this run's steps
+        result.train_loss = result.losses[-1]
     if main:
         if options.merge:
             result.merged = merge(options, adapter, processor, model)

@@ -16,13 +16,16 @@ _KEY = re.compile(r"^\s*(q\d+)\s*:", re.M)
 
 
 class FirstOptionModel(FakeOpenAI):
-    """Every answer is the letter of the first option ("A")."""
+    """Every answer is the letter of the first option ("A"), or of ``answer``."""
 
-    def __init__(self, *, answer: str = "A", **kw: Any) -> None:
+    def __init__(self, *, answer: str = "A", plain: bool = False, **kw: Any) -> None:
         super().__init__(**kw)
         self.answer = answer
+        self.plain = plain  # answer the bare letter, ignoring the JSON schema asked for
 
     def _answer_text(self, response_format: Any, prompt: str) -> str:
+        if self.plain:
+            return self.answer
         keys = list(dict.fromkeys(_KEY.findall(prompt))) or ["q1"]
         spec = response_format.get("json_schema") if isinstance(response_format, dict) else None
         schema = spec.get("schema") if isinstance(spec, dict) else None
