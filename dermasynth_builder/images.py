@@ -348,9 +348,19 @@ def pool(workers: int | None = None) -> Any:
 
         if _POOL is not None:
             _POOL.shutdown(wait=False)
-        _POOL = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"))
+        _POOL = ProcessPoolExecutor(
+            size, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker
+        )
         _POOL_SIZE = size
     return _POOL
+
+
+def _quiet_worker() -> None:
+    """Ctrl-C at a terminal reaches the whole process group: the parent stops the pool, so a
+    worker ignores it instead of printing a traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def reset_pool() -> None:
