@@ -1,18 +1,19 @@
-"""Benchmark `dermasynth generate` against the fake Gemini server: today's media-resolution path
-(Gemini 3.x, the original image bytes) side by side with the old tile path (Gemini 2.0 Flash,
-every image decoded, downscaled to 768 px and re-encoded), and with the paper's method (a
-sequential loop, one call per question, each sending the full-size image).
+"""Benchmark `dermasynth generate` against the fake Gemini server, each in its own process
+(issue 14), side by side in one run: this code and the code of ``--baseline-ref`` (what it
+printed before; checked out with `git archive` into a temporary folder), on the same images,
+plan, cap and server latency. Every number comes from the `dermasynth generate` process's own
+resource usage (its CPU and that of its children: image workers and --workers processes) and
+from what the fake server accepted.
 
-Each path runs as its own `dermasynth generate` process against its own fake server (same
-images, same plan, same cap) and is measured from the process's own resource usage.
 Prints:
-  (a) calls/min the server accepted as a fraction of its RPM cap, per path  (target >= 0.95)
-  (b) pairs/min, ours (media resolution) vs the sequential loop              (target >= 15x)
-  (c) image tokens and bytes per pair, per path vs that baseline
-  (d) client CPU ms per call (user + system CPU of the generate process / calls), per path,
-      and the media-resolution path as a fraction of the tile path          (issue 14: <= 10 ms)
+  (a) client CPU ms per call, default model (original bytes) and tile model (every image
+      decoded, downscaled, re-encoded)                               (target <= 10 ms)
+  (b) accepted calls/min as a fraction of a 2,000/min cap            (target >= 0.95)
+  (c) the same at a 10,000/min cap with --workers, and what limits it
+  (d) (a) and (b) for the baseline code, side by side
+  (e) pairs/min vs the paper's sequential loop (one call per question, full-size image)
 
-    python bench/generate.py [--images 1500] [--latency 0.3] [--rpm 2000]
+    python bench/generate.py [--images 1500] [--latency 0.3] [--workers 2]
 """
 
 from __future__ import annotations
@@ -20,36 +21,43 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
+import signal
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
 
-from google import genai
-from google.genai import types
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support
-from dermasynth_builder.images import image_tokens
 from dermasynth_builder.options import DEFAULT_MODEL
 from dermasynth_builder.plan import make_plan
 from tests.support import scale
-from tests.support.fake_gemini import FakeGemini
+
+REPO = Path(__file__).resolve().parents[1]
 
 KEY = "bench-key"
 TILE_MODEL = "gemini-2.0-flash"
 
 
-def image_bytes(entries: list[dict]) -> int:
-    """Image bytes the server received in ``entries`` (the fake logs the base64 length)."""
-    size = 0
-    for entry in entries:
-        for part in entry["body"]["contents"][0]["parts"]:
-            data = (part.get("inlineData") or {}).get("data", "")
-            if data.startswith("<"):
-                size += int(data[1:].split()[0]) * 3 // 4
-    return size
+class Server:
+    """The fake Gemini server in a process of its own (so its CPU is not the client's)."""
+
+    def __init__(self, rpm: int | None, latency: float):
+        cmd = [sys.executable, "-m", "tests.support.fake_gemini", "--port", "0", "--no-image-data"]
+        cmd += ["--latency", str(latency), "--latency-jitter", str(latency / 3)]
+        if rpm:
+            cmd += ["--rpm", str(rpm)]
+        self.proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        self.url = re.search(r"http://[\d.:]+", line).group(0)
+
+    def stop(self) -> dict:
+        self.proc.send_signal(signal.SIGINT)
+        out, _ = self.proc.communicate(timeout=60)
+        return json.loads(out.strip().splitlines()[-1])
 
 
 def children_cpu() -> float:
@@ -57,123 +65,157 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_path(run: Path, model: str, args: argparse.Namespace) -> dict:
-    """One `dermasynth generate` process for ``model`` against a fresh fake server."""
-    fake = FakeGemini(
-        latency=args.latency,
-        latency_jitter=args.latency / 3,
-        rpm_limit=args.rpm,
-        keep_image_data=False,
-    )
-    with fake:
-        env = {**os.environ, "GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": fake.url}
-        cmd = [sys.executable, "-m", "dermasynth_builder", "generate", str(run)]
-        cmd += ["--model", model, "--rpm", str(args.rpm), "--concurrency", "64"]
-        cpu_before, started = children_cpu(), time.perf_counter()
-        subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
-        wall = time.perf_counter() - started
-        cpu = children_cpu() - cpu_before
-        log = list(fake.log)
-        accepted = fake.accepted_per_minute()
-        rejected = fake.stats["rpm_429"]
+def generate(run: Path, model: str, rpm: int, latency: float, code: Path, *extra: str) -> dict:
+    """One `dermasynth generate` process (from the package in ``code``) against a fresh fake
+    server capped at ``rpm``; the client is told the same cap."""
+    server = Server(rpm, latency)
+    env = {
+        **os.environ,
+        "GEMINI_API_KEY": KEY,
+        "GOOGLE_GEMINI_BASE_URL": server.url,
+        "PYTHONPATH": str(code),
+    }
+    cmd = [sys.executable, "-m", "dermasynth_builder", "generate", str(run), "--model", model]
+    cmd += ["--rpm", str(rpm), "--concurrency", "64", *extra]
+    cpu_before, started = children_cpu(), time.perf_counter()
+    try:
+        done = subprocess.run(cmd, env=env, cwd=code, stdout=subprocess.DEVNULL, text=True)
+    finally:
+        stats = server.stop()
+    wall = time.perf_counter() - started
+    cpu = children_cpu() - cpu_before
+    assert done.returncode == 0, f"generate failed ({done.returncode})"
     info = json.loads((run / "run.json").read_text())["generation"]
-    pairs = info["counts"]["responses"]
-    usage = next(iter(info["usage"].values()))
+    calls = stats["ok"]
     return {
-        "model": model,
-        "pairs": pairs,
-        "calls": len(log),
+        "pairs": info["counts"]["responses"],
+        "calls": calls,
         "wall": wall,
         "cpu": cpu,
-        "accepted": accepted,
-        "rejected": rejected,
-        "image_tokens": usage["image_tokens"],
-        "image_bytes": image_bytes(log),
+        "ms_per_call": cpu / max(1, calls) * 1000,
+        "fraction": stats["accepted_per_minute"] / rpm,
+        "rejected": stats["rpm_429"],
+        "bytes_per_pair": stats["image_bytes"] / max(1, info["counts"]["responses"]),
     }
 
 
-def baseline(run: Path, root: Path, n: int) -> dict:
-    """The reference pipeline: for each question, one call with the full-size image, in turn."""
-    with FakeGemini(latency=0.3, latency_jitter=0.1, keep_image_data=False) as fake:
-        client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=fake.url))
+def sequential(run: Path, root: Path, n: int, latency: float) -> float:
+    """Pairs/min of the paper's loop: one call per question, the full image, one at a time."""
+    from google import genai
+    from google.genai import types
+
+    server = Server(None, latency)
+    try:
+        client = genai.Client(api_key=KEY, http_options=types.HttpOptions(base_url=server.url))
         config = types.GenerateContentConfig(response_mime_type="application/json")
         requests = [json.loads(x) for x in (run / "requests.jsonl").read_text().splitlines()][:n]
         started = time.perf_counter()
         for req in requests:
-            data = (root / req["image_path"]).read_bytes()
+            part = types.Part.from_bytes(
+                data=(root / req["image_path"]).read_bytes(), mime_type="image/jpeg"
+            )
             prompt = f"{req['context']}\n\n{req['question']}"
-            part = types.Part.from_bytes(data=data, mime_type="image/jpeg")
             client.models.generate_content(model=TILE_MODEL, contents=[part, prompt], config=config)
-        wall = time.perf_counter() - started
-        log = list(fake.log)
-    tokens = sum(image_tokens(w, h) for e in log for w, h in e["image_sizes"])
-    return {
-        "pairs": len(requests),
-        "wall": wall,
-        "image_tokens": tokens,
-        "image_bytes": image_bytes(log),
-    }
+        return len(requests) / (time.perf_counter() - started) * 60
+    finally:
+        server.stop()
+
+
+def checkout(ref: str, dest: Path) -> Path:
+    """The package as of ``ref`` (git archive), importable from ``dest``."""
+    archive = dest.with_suffix(".tar")
+    with open(archive, "wb") as fh:
+        what = ["dermasynth_builder", "templates"]
+        subprocess.run(["git", "archive", ref, *what], cwd=REPO, stdout=fh, check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def fresh_plan(roots: dict[str, Path], run: Path) -> Path:
+    make_plan(list(roots.items()), run, fresh=True)
+    return run
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=1500)
     parser.add_argument("--latency", type=float, default=0.3, help="median server latency, s")
-    parser.add_argument("--rpm", type=int, default=2000, help="the server's requests/min cap")
-    parser.add_argument("--baseline-requests", type=int, default=60)
+    parser.add_argument("--rpm", type=int, default=2000, help="the cap of (a), (b), (d)")
+    parser.add_argument("--high-rpm", type=int, default=10000, help="the cap of (c)")
+    parser.add_argument("--workers", type=int, default=2, help="--workers for (c)")
+    parser.add_argument("--baseline-ref", default="36f32ce", help="git ref of (d)")
+    parser.add_argument("--sequential-requests", type=int, default=30)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="dermasynth-gen-") as tmp:
         tmp_path = Path(tmp)
         # 1024 px at JPEG quality 95, like the BCN20000 originals (~200 KB each)
-        roots = scale.build(
-            tmp_path / "sources", {"bcn20000": args.images}, image_size=1024, quality=95
+        n_high = args.images * 2
+        roots = scale.build(tmp_path / "src", {"bcn20000": n_high}, image_size=1024, quality=95)
+        small = scale.build(
+            tmp_path / "src-small", {"bcn20000": args.images}, image_size=1024, quality=95
         )
-        runs = {}
-        for name in ("tile", "mr"):
-            runs[name] = tmp_path / f"run-{name}"
-            make_plan(list(roots.items()), runs[name])  # the same plan twice
-        planned = len((runs["mr"] / "requests.jsonl").read_text().splitlines())
+        base = checkout(args.baseline_ref, tmp_path / "baseline")
+        planned = make_plan(list(small.items()), tmp_path / "probe")
         print(
-            f"{args.images:,} images of 1024 px (JPEG q95), {planned:,} requests; server: "
-            f"{args.latency * 1000:.0f} ms median latency, cap {args.rpm:,} requests/min"
+            f"{args.images:,} images of 1024 px (JPEG q95), two questions each; fake server in "
+            f"its own process, {args.latency * 1000:.0f} ms median latency; baseline: "
+            f"{args.baseline_ref}"
         )
-        tile = run_path(runs["tile"], TILE_MODEL, args)
-        mr = run_path(runs["mr"], DEFAULT_MODEL, args)
-        base = baseline(runs["mr"], roots["bcn20000"], args.baseline_requests)
-    for label, r in (("tile path", tile), ("media resolution", mr)):
+        del planned
+        results = {}
+        for label, model, code in (
+            ("ours, default model", DEFAULT_MODEL, REPO),
+            ("ours, tile model", TILE_MODEL, REPO),
+            ("baseline, default model", DEFAULT_MODEL, base),
+            ("baseline, tile model", TILE_MODEL, base),
+        ):
+            run = fresh_plan(small, tmp_path / f"run-{len(results)}")
+            results[label] = generate(run, model, args.rpm, args.latency, code)
+        run = fresh_plan(roots, tmp_path / "run-high")
+        high = generate(
+            run, DEFAULT_MODEL, args.high_rpm, args.latency, REPO, "--workers", str(args.workers)
+        )
+        run = fresh_plan(roots, tmp_path / "run-high-1")
+        high_one = generate(run, DEFAULT_MODEL, args.high_rpm, args.latency, REPO)
+        seq = sequential(tmp_path / "probe", small["bcn20000"], args.sequential_requests, 0.3)
+    for label, r in results.items():
         print(
-            f"{label} ({r['model']}): {r['pairs']:,} pairs in {r['calls']:,} calls, "
-            f"{r['wall']:.1f} s wall, {r['cpu']:.1f} s CPU; {r['rejected']} calls turned away "
-            "with 429"
+            f"{label}: {r['pairs']:,} pairs in {r['calls']:,} calls, {r['wall']:.1f} s wall, "
+            f"{r['cpu']:.1f} s CPU, {r['rejected']} turned away with 429, "
+            f"{r['bytes_per_pair'] / 1024:.1f} KiB of image per pair"
         )
-    print(
-        f"baseline: {base['pairs']} pairs in {base['pairs']} sequential calls, {base['wall']:.1f} s"
-    )
+    ours, ours_tile = results["ours, default model"], results["ours, tile model"]
+    base_mr, base_tile = results["baseline, default model"], results["baseline, tile model"]
     print()
     print(
-        f"(a) accepted calls/min as a fraction of the {args.rpm:,}/min cap: tile path "
-        f"{tile['accepted'] / args.rpm:.3f}, media resolution {mr['accepted'] / args.rpm:.3f} "
-        "(target >= 0.95)"
+        f"(a) client CPU per call: {ours['ms_per_call']:.1f} ms default model, "
+        f"{ours_tile['ms_per_call']:.1f} ms tile model (target <= 10 ms)"
     )
-    ours_rate = mr["pairs"] / mr["wall"] * 60
-    base_rate = base["pairs"] / base["wall"] * 60
     print(
-        f"(b) {ours_rate:,.0f} pairs/min vs {base_rate:,.0f} pairs/min sequential = "
-        f"{ours_rate / base_rate:.1f}x (target >= 15x)"
+        f"(b) accepted calls/min / the {args.rpm:,}/min cap: {ours['fraction']:.3f} default model,"
+        f" {ours_tile['fraction']:.3f} tile model (target >= 0.95)"
     )
-    per_base = (base["image_tokens"] / base["pairs"], base["image_bytes"] / base["pairs"])
-    for label, r in (("tile path", tile), ("media resolution", mr)):
-        tokens, size = r["image_tokens"] / r["pairs"], r["image_bytes"] / r["pairs"]
+    for label, r, extra in (
+        (f"--workers {args.workers}", high, ""),
+        ("one process", high_one, ""),
+    ):
         print(
-            f"(c) {label}: image tokens per pair {tokens:.0f} vs {per_base[0]:.0f} = "
-            f"{tokens / per_base[0]:.3f}; image bytes per pair {size / 1024:.1f} KiB vs "
-            f"{per_base[1] / 1024:.1f} KiB = {size / per_base[1]:.3f}"
+            f"(c) {args.high_rpm:,}/min cap, {label}: {r['fraction']:.3f} of the cap "
+            f"({r['fraction'] * args.high_rpm:,.0f} calls/min), {r['ms_per_call']:.1f} ms CPU "
+            f"per call, {r['cpu'] / r['wall']:.2f} cores busy in the client{extra}"
         )
-    tile_ms = tile["cpu"] / tile["calls"] * 1000
-    mr_ms = mr["cpu"] / mr["calls"] * 1000
     print(
-        f"(d) client CPU per call: tile path {tile_ms:.1f} ms, media resolution {mr_ms:.1f} ms "
-        f"= {mr_ms / tile_ms:.2f} of the tile path (issue 14 target <= 10 ms)"
+        f"(d) baseline {args.baseline_ref}: CPU per call {base_mr['ms_per_call']:.1f} ms default "
+        f"model, {base_tile['ms_per_call']:.1f} ms tile model; fraction of the cap "
+        f"{base_mr['fraction']:.3f} / {base_tile['fraction']:.3f}; ours / baseline CPU per call "
+        f"{ours['ms_per_call'] / base_mr['ms_per_call']:.2f} / "
+        f"{ours_tile['ms_per_call'] / base_tile['ms_per_call']:.2f}"
+    )
+    ours_rate = ours["pairs"] / ours["wall"] * 60
+    print(
+        f"(e) {ours_rate:,.0f} pairs/min vs {seq:,.0f} pairs/min for the sequential loop = "
+        f"{ours_rate / seq:.1f}x"
     )
 
 

@@ -29,12 +29,12 @@ from tests.support.measure import run_cli
 KEY = "bench-key"
 
 
-def sources(tmp: Path, images: int, side: int) -> Path:
-    """``images`` bcn20000 images, every one a ``side`` px JPEG (one big file, copied)."""
-    roots = scale.build(tmp / f"src-{side}", {"bcn20000": images}, image_size=64)
+def sources(tmp: Path, images: int, side: int, fmt: str) -> Path:
+    """``images`` bcn20000 images, every one a ``side`` px JPEG or PNG (one file, copied)."""
+    roots = scale.build(tmp / f"src-{side}-{fmt}", {"bcn20000": images}, image_size=64)
     root = roots["bcn20000"]
     files = sorted(p for p in root.rglob("*.jpg"))
-    big = tmp / f"one-{side}.jpg"
+    big = tmp / f"one-{side}.{fmt}"
     # drawn in a child process: a child forked from a bench that once held the big image
     # would report that memory as its own peak (Linux keeps ru_maxrss across exec)
     subprocess.run([sys.executable, __file__, "--draw", str(files[0]), str(big), str(side)])
@@ -46,18 +46,21 @@ def sources(tmp: Path, images: int, side: int) -> Path:
 def draw(src: str, dest: str, side: str) -> None:
     with Image.open(src) as im:
         big = im.convert("RGB").resize((int(side), int(side)), Image.Resampling.BILINEAR)
-    big.save(dest, quality=90) if dest.endswith(".jpg") else big.save(dest)
+    if dest.endswith(".jpg"):
+        big.save(dest, quality=90)
+    else:
+        big.save(dest)
 
 
-def measure(tmp: Path, images: int, side: int, concurrency: int) -> tuple[float, int, int]:
-    root = sources(tmp, images, side)
-    run = tmp / f"run-{side}"
+def measure(tmp: Path, images: int, side: int, concurrency: int, fmt: str) -> tuple:
+    root = sources(tmp, images, side, fmt)
+    run = tmp / f"run-{side}-{fmt}"
     make_plan([("bcn20000", root)], run)
     with FakeGemini(keep_image_data=False) as fake:
         env = {"GEMINI_API_KEY": KEY, "GOOGLE_GEMINI_BASE_URL": fake.url}
         wall, peak = run_cli("generate", str(run), "--concurrency", str(concurrency), env=env)
         calls = fake.stats["ok"]
-    size = (tmp / f"one-{side}.jpg").stat().st_size
+    size = (tmp / f"one-{side}.{fmt}").stat().st_size
     return wall, peak, calls, size
 
 
@@ -68,19 +71,22 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--side", type=int, default=12000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--formats", default="jpg,png")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="dermasynth-imgmem-") as tmp:
-        small = measure(Path(tmp), args.images, 1024, args.concurrency)
-        big = measure(Path(tmp), args.images, args.side, args.concurrency)
-    for side, (wall, peak, calls, size) in ((1024, small), (args.side, big)):
+    for fmt in args.formats.split(","):
+        with tempfile.TemporaryDirectory(prefix="dermasynth-imgmem-") as tmp:
+            small = measure(Path(tmp), args.images, 1024, args.concurrency, fmt)
+            big = measure(Path(tmp), args.images, args.side, args.concurrency, fmt)
+        for side, (wall, peak, calls, size) in ((1024, small), (args.side, big)):
+            print(
+                f"{args.images} {fmt.upper()} sources of {side} x {side} px "
+                f"({size / 2**20:.1f} MiB each): {calls} calls in {wall:.1f} s, "
+                f"peak RSS {peak / 2**20:.0f} MiB"
+            )
         print(
-            f"{args.images} sources of {side} x {side} px JPEG ({size / 2**20:.1f} MiB each): "
-            f"{calls} calls in {wall:.1f} s, peak RSS {peak / 2**20:.0f} MiB"
+            f"{fmt.upper()}: peak memory of generate, {args.side} px / 1024 px sources = "
+            f"{big[1] / small[1]:.3f} (target: within 10%, <= 1.10)"
         )
-    print(
-        f"peak memory of generate, {args.side} px / 1024 px sources = {big[1] / small[1]:.3f} "
-        "(target: within 10%, <= 1.10)"
-    )
 
 
 if __name__ == "__main__":

@@ -275,7 +275,7 @@ class Engine:
         if self.options.workers > 1:
             from .workers import run_workers
 
-            await asyncio.to_thread(run_workers, self)
+            run_workers(self)  # blocks the loop: nothing else runs on it; Ctrl-C lands here
             await self.backend.aclose()
         else:
             calls = collections.deque(self.pending_calls())  # a started call leaves the queue

@@ -208,6 +208,12 @@ def prepare_image(
     height)."""
     from PIL import Image
 
+    from . import png_strips
+
+    info = png_strips.header(path)
+    if png_strips.can_strip(info) and info["width"] * info["height"] > 4 * max_side**2:
+        # a large PNG: decoded a strip at a time, memory bounded by the output size
+        return _encode(png_strips.decode_reduced(path, info, max_side), max_side, quality)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the caller checked the pixel count
         im = Image.open(path)
@@ -222,6 +228,12 @@ def prepare_image(
             rgb.paste(rgba, mask=rgba.getchannel("A"))
         else:
             rgb = im.convert("RGB")
+    return _encode(rgb, max_side, quality)
+
+
+def _encode(rgb: Any, max_side: int, quality: int) -> tuple[bytes, int, int]:
+    from PIL import Image
+
     if max(rgb.size) > max_side:
         rgb.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
@@ -342,9 +354,19 @@ def pool(workers: int | None = None) -> Any:
 
         if _POOL is not None:
             _POOL.shutdown(wait=False)
-        _POOL = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"))
+        _POOL = ProcessPoolExecutor(
+            size, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker
+        )
         _POOL_SIZE = size
     return _POOL
+
+
+def _quiet_worker() -> None:
+    """Ctrl-C at a terminal reaches the whole process group: the parent stops the pool, so a
+    worker ignores it instead of printing a traceback."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def reset_pool() -> None:

@@ -20,6 +20,7 @@ import contextlib
 import math
 import multiprocessing
 import os
+import signal
 import threading
 from multiprocessing import connection as mp_connection
 from typing import TYPE_CHECKING, Any
@@ -179,13 +180,23 @@ def _watch_parent() -> None:
 def worker_main(
     run: str, options: dict[str, Any], limits: dict[str, Any], work: Any, results: Any
 ) -> None:
-    """A worker process: make the calls of the images the parent hands out."""
+    """A worker process: make the calls of the images the parent hands out. Anything that
+    goes wrong here stops the run with one line (the parent prints it), never a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it stops us
     _watch_parent()
+    remote = Remote(work, results)
+    try:
+        _work(run, options, limits, remote)
+    except BaseException as exc:  # noqa: BLE001 - reported to the parent as one line
+        with contextlib.suppress(OSError):
+            remote.send(("stop", f"a worker process failed: {type(exc).__name__}: {exc}"))
+
+
+def _work(run: str, options: dict[str, Any], limits: dict[str, Any], remote: Remote) -> None:
     from .engine import Engine, GenerateOptions
     from .limits import RateLimiter
 
     opts = GenerateOptions(**options)
-    remote = Remote(work, results)
     engine = Engine(run, opts, lock=False)
     engine.remote = remote
     # a slice of each limit, but a call may be as large as the whole of it

@@ -125,3 +125,26 @@ def test_a_killed_worker_and_a_killed_parent_lose_and_repeat_nothing(run):
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, done.stderr
     assert outcomes(run) == planned(run)
+
+
+def test_ctrl_c_stops_the_workers_and_keeps_what_is_done(run):
+    with FakeGemini(latency=0.05, keep_image_data=False) as fake:
+        cmd, env = command(run, fake, "--workers", "2", "--concurrency", "4")
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 120
+        while count_lines(run / "responses.jsonl") < 20:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.01)
+        workers = children(proc.pid, recursive=True)
+        proc.send_signal(signal.SIGINT)
+        stderr = proc.communicate(timeout=60)[1].decode()
+        assert proc.returncode == 130, stderr
+        assert "Traceback" not in stderr and "interrupted" in stderr
+        while any(alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, "workers outlived the interrupt"
+            time.sleep(0.01)
+        half = outcomes(run)
+        assert set(half.values()) == {1}
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+    assert outcomes(run) == planned(run)

@@ -138,6 +138,14 @@ if TYPE_CHECKING:  # the engine pulls in the prompt kit and pandas: imported whe
     help="Seconds between progress lines when stderr is not a terminal (logs, nohup, SLURM).",
 )
 @click.option(
+    "--image-cache-mb",
+    type=click.IntRange(min=0),
+    default=2048,
+    show_default=True,
+    help="Disk for images prepared (downscaled, re-encoded) for this run, under "
+    "RUN/cache/images; removed when every request has its outcome.",
+)
+@click.option(
     "--prices",
     type=click.Path(exists=True, path_type=Path),
     help="A YAML price table (model: {input, output} in USD per 1M tokens) laid over the "

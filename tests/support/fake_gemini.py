@@ -563,6 +563,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-error-rate", type=float, default=0.0)
     parser.add_argument("--batch-fail", action="store_true")
     parser.add_argument("--batch-error-key", choices=["error", "status"], default="error")
+    parser.add_argument(
+        "--no-image-data", dest="keep_image_data", action="store_false", help="log sizes only"
+    )
     kw = vars(parser.parse_args(argv))
     kw["error_rates"] = {int(c): float(p) for c, p in (i.split("=", 1) for i in kw["error_rates"])}
     fake = FakeGemini(**kw)
@@ -573,7 +576,14 @@ def main(argv: list[str] | None = None) -> None:
                 time.sleep(3600)
         except KeyboardInterrupt:
             pass
-    print(json.dumps(dict(fake.stats), sort_keys=True))
+    stats = {**fake.stats, "accepted_per_minute": fake.accepted_per_minute()}
+    stats["image_bytes"] = sum(  # what the inline images weighed on the wire (base64 decoded)
+        int(part["inlineData"]["data"][1:].split()[0]) * 3 // 4
+        for entry in fake.log
+        for part in entry["body"].get("contents", [{}])[0].get("parts", [])
+        if str((part.get("inlineData") or {}).get("data", "")).startswith("<")
+    )
+    print(json.dumps(stats, sort_keys=True), flush=True)
 
 
 if __name__ == "__main__":
