@@ -135,9 +135,9 @@ class Engine:
         to the backend, and (for backends that can) check the model exists: all before any
         work is sent. Raises BackendConfigError with one line."""
         options = self.options
-        self.profiles = load_profiles(options.prices)
         model = self.backend.priced_as
         try:
+            self.profiles = load_profiles(options.prices)
             self.settings = resolve_settings(
                 self.profiles,
                 model,

@@ -112,7 +112,7 @@ def config_problems(config: RunConfig) -> list[str]:
             f'[generate] mode = "batch" is not available with backend = {g.backend!r}; '
             'use mode = "online" or backend = "gemini"'
         )
-    if cls.key_env and not any(os.environ.get(k) for k in cls.key_env):
+    if cls.needs_key and not any(os.environ.get(k) for k in cls.key_env):
         problems.append(
             f"[generate] backend = {g.backend!r} needs an API key: set "
             + " or ".join(cls.key_env)

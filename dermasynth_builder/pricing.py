@@ -90,8 +90,18 @@ def _load(path: Path, prices: Path | None) -> Profiles:
 
 
 def load_profiles(prices: Path | None = None, path: Path | None = None) -> Profiles:
-    """The bundled profiles, with the prices of a ``--prices`` file laid over them."""
-    return _load((path or PROFILES).resolve(), prices.resolve() if prices else None)
+    """The bundled profiles, with the prices of a ``--prices`` file laid over them; a price
+    file that cannot be read is a one-line ``SettingsError`` naming it."""
+    try:
+        return _load((path or PROFILES).resolve(), prices.resolve() if prices else None)
+    except (OSError, yaml.YAMLError, AttributeError, TypeError, ValueError) as exc:
+        if prices is None or isinstance(exc, SettingsError):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SettingsError(
+            f"--prices {prices}: not a price table ({first}); expected lines such as "
+            "'my-model: {input: 0.25, output: 1.5}' (USD per 1M tokens)"
+        ) from None
 
 
 def _apply_prices(profiles: Profiles, prices: Path) -> None:

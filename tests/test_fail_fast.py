@@ -376,3 +376,46 @@ def test_sources_check_warns_when_nothing_is_usable(tmp_path):
     result = CliRunner().invoke(cli, ["sources", "check", "pad_ufes_20", str(root)])
     assert result.exit_code == 1
     assert "no usable image" in result.output and "are the images unpacked" in result.output
+
+
+def test_curate_with_no_response_exits_2(tmp_path):
+    run = tmp_path / "run"
+    source = f"hiba={sample_root('hiba')}"
+    assert CliRunner().invoke(cli, ["plan", "--source", source, "--out", str(run)]).exit_code == 0
+    result = CliRunner().invoke(cli, ["curate", str(run)])
+    assert result.exit_code == 2 and "nothing to curate" in result.output
+    assert "Warning" not in result.output  # no matplotlib noise
+
+
+@pytest.mark.parametrize("text", ["garbage: [", "- a", "gemini-3.1-flash-lite: 5"])
+def test_a_bad_price_file_is_one_line(curated, tmp_path, text):
+    prices = tmp_path / "p.yaml"
+    prices.write_text(text, encoding="utf-8")
+    run = _copy(curated, tmp_path)
+    args = ["generate", str(run), "--backend", "offline", "--prices", str(prices)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "not a price table" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_eval_and_judge_without_a_key_write_nothing(curated, tmp_path, monkeypatch):
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    result = CliRunner().invoke(cli, ["eval", str(curated), "--out", str(tmp_path / "ev")])
+    assert result.exit_code == 2 and "needs an API key" in result.output
+    assert not (tmp_path / "ev").exists()
+    result = CliRunner().invoke(cli, ["judge", str(curated), "--out", str(tmp_path / "j")])
+    assert result.exit_code == 2 and "needs an API key" in result.output
+    assert not (tmp_path / "j").exists()
+
+
+def test_a_local_server_needs_no_key_in_a_run_config(tmp_path, monkeypatch):
+    from dermasynth_builder.pipeline import RunConfig, config_problems
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    config = RunConfig(
+        run=tmp_path / "r",
+        sources={"hiba": sample_root("hiba")},
+        generate={"backend": "openai", "model": "m", "base_url": "http://127.0.0.1:9/v1"},
+    )
+    assert config_problems(config) == []

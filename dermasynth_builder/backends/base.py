@@ -367,6 +367,8 @@ class Backend:
     simulated: ClassVar[bool] = False
     #: environment variables that hold its API key (any one of them), for help texts
     key_env: ClassVar[tuple[str, ...]] = ()
+    #: refuses to start without one of ``key_env`` set (a local server may need no key)
+    needs_key: ClassVar[bool] = False
     #: implements the batch interface (submit, poll, download, cancel)
     supports_batch: ClassVar[bool] = False
     #: ``--model`` must be a name the server serves (no default model makes sense)

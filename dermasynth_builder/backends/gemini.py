@@ -114,6 +114,7 @@ def _key_refused(exc: BaseException) -> bool:
 class GeminiBackend(Backend):
     name = "gemini"
     key_env = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    needs_key = True
     supports_batch = True
     checks_model = True
 

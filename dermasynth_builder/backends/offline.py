@@ -68,7 +68,8 @@ def offline_answer(record: SourceRecord | None, request: dict) -> dict[str, str]
     colour, colour2 = rng.sample(COLOURS, 2)
     border, surface, shape = rng.choice(BORDERS), rng.choice(SURFACES), rng.choice(SHAPES)
     morphology = (
-        f"The {view} shows a {shape} {thing} {site}with {colour} and {colour2} areas, a "
+        f"The {view} shows {_article(shape)} {shape} {thing} {site}with {colour} and {colour2} "
+        "areas, a "
         f"{border} border and a {surface} surface."
     )
     kind = request.question_type
@@ -149,3 +150,7 @@ class OfflineBackend(Backend):
             image_tokens=image,
         )
         return CallResult(answers, "offline", usage)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"

@@ -77,3 +77,14 @@ def read_source(name: str, root: Path, show: bool = True) -> ReadResult:
         message = str(exc)
         message = message if message.startswith(f"{name}:") else f"{name}: {message}"
         raise UsageFailure(message) from None
+
+
+def require_key(backend: type) -> None:
+    """A backend that needs an API key gets it checked before any folder is written."""
+    import os
+
+    if backend.needs_key and not any(os.environ.get(k) for k in backend.key_env):
+        raise UsageFailure(
+            f"--backend {backend.name} needs an API key: set {' or '.join(backend.key_env)} "
+            "(or use --backend offline for a dry run)"
+        )

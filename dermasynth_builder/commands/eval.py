@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..backends import BACKENDS, BackendConfigError, backend_class
 from ..options import DEFAULT_MODEL, GenerateOptions
-from .common import UsageFailure, err, progress_bar
+from .common import UsageFailure, err, progress_bar, require_key
 from .common import out as console
 
 
@@ -78,14 +78,50 @@ from .common import out as console
 )
 @click.option("--rpm", type=float, help="Requests-per-minute limit (your quota).")
 @click.option("--tpm", type=float, help="Tokens-per-minute limit (your quota).")
-@click.option("--concurrency", type=click.IntRange(min=1), default=16, show_default=True)
-@click.option("--max-attempts", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Calls in flight at once.",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(min=1),
+    default=6,
+    show_default=True,
+    help="Attempts per question before it counts as failed.",
+)
 @click.option("--retry-failed", is_flag=True, help="Ask the questions in failures.jsonl again.")
-@click.option("--temperature", type=float, default=0.0, show_default=True)
-@click.option("--max-output-tokens", type=click.IntRange(min=16), default=1024, show_default=True)
-@click.option("--max-image-side", type=click.IntRange(min=64), default=768, show_default=True)
+@click.option(
+    "--temperature",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Sampling temperature (0: the most reproducible answers).",
+)
+@click.option(
+    "--max-output-tokens",
+    type=click.IntRange(min=16),
+    default=1024,
+    show_default=True,
+    help="Cap on the tokens of one answer.",
+)
+@click.option(
+    "--max-image-side",
+    type=click.IntRange(min=64),
+    default=768,
+    show_default=True,
+    help="Downscale images past this longest side before sending them.",
+)
 @click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per call.")
-@click.option("--retry-base-delay", type=float, default=1.0, show_default=True)
+@click.option(
+    "--retry-base-delay",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="First backoff delay in seconds (doubles per retry, with jitter).",
+)
 def eval_command(
     paths: tuple[Path, ...],
     out: Path | None,
@@ -144,6 +180,7 @@ def eval_command(
         raise UsageFailure(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
     except BackendConfigError as exc:
         raise UsageFailure(str(exc)) from None
+    require_key(backend)
     source = click.get_current_context().get_parameter_source("model")
     if backend.needs_model and source is ParameterSource.DEFAULT:
         raise UsageFailure(

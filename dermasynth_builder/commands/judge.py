@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from ..backends import BACKENDS, BackendConfigError, backend_class
 from ..options import DEFAULT_MODEL, GenerateOptions
-from .common import UsageFailure, err, out, progress_bar
+from .common import UsageFailure, err, out, progress_bar, require_key
 
 
 @click.command()
@@ -83,6 +83,7 @@ def judge(run: Path, judge_dir: Path | None, **generate: object) -> None:
         raise UsageFailure(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
     except BackendConfigError as exc:
         raise UsageFailure(str(exc)) from None
+    require_key(backend)
     source = click.get_current_context().get_parameter_source("model")
     if backend.needs_model and source is ParameterSource.DEFAULT:
         raise UsageFailure(

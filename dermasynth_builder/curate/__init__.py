@@ -18,7 +18,7 @@ from typing import IO, Any
 from ..records import SourceRecord
 from ..run import PAIRS, REJECTED, RESPONSES, Pair, Rejected, Request, Response, RunFolder, dumps
 from ..run.fingerprint import file_digest
-from ..run.jsonl import TMP_SUFFIX
+from ..run.jsonl import TMP_SUFFIX, RunFolderError
 from .config import CurateConfig
 from .filters import (
     DuplicateFilter,
@@ -84,6 +84,13 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
     # requests still to come per image: the duplicate filter forgets an image when it is done
     pending: Counter = Counter((r.source, r.image_id) for r in folder.requests())
     with ResponseIndex(folder.file(RESPONSES), count_question) as responses:
+        if not responses.count:
+            failed = sum(1 for _ in folder.failures())
+            raise RunFolderError(
+                f"nothing to curate: {folder.file(RESPONSES)} holds no response"
+                + (f" ({failed:,} requests failed: see failures.jsonl)" if failed else "")
+                + "; run `dermasynth generate` first"
+            )
         novelty = NoveltyFilter(config, frequency=frequency)
         frequency = {}
         duplicates = DuplicateFilter(config)

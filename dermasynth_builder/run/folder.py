@@ -61,7 +61,7 @@ RESULTS = (
     "report.json",
     "report.md",
 )
-RESULT_DIRS = ("figures", "batch", "judge")
+RESULT_DIRS = ("figures", "batch", "judge", "cache")
 RESULT_STATE = ("batch_jobs.json",)
 FORMAT = 2
 
