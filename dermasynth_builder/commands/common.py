@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -19,6 +21,9 @@ from rich.progress import (
 from rich.text import Text
 
 from ..sources import ReadResult, SourceFormatError, get_source
+
+if TYPE_CHECKING:
+    from ..options import GenerateOptions
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -79,12 +84,33 @@ def read_source(name: str, root: Path, show: bool = True) -> ReadResult:
         raise UsageFailure(message) from None
 
 
-def require_key(backend: type) -> None:
-    """A backend that needs an API key gets it checked before any folder is written."""
+def generate_options(values: dict[str, Any], *, check_key: bool = True) -> GenerateOptions:
+    """The model options a verb was given (generate, eval, judge), checked before any work:
+    values, backend, its API key (``check_key``: before any folder is written) and a model
+    name for backends that have no default. Each problem is one line."""
     import os
 
-    if backend.needs_key and not any(os.environ.get(k) for k in backend.key_env):
+    from pydantic import ValidationError
+
+    from ..backends import BackendConfigError, backend_class
+    from ..options import GenerateOptions
+
+    try:
+        options = GenerateOptions(**values)
+        backend = backend_class(options.backend)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageFailure(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
+    except BackendConfigError as exc:
+        raise UsageFailure(str(exc)) from None
+    if check_key and backend.needs_key and not any(os.environ.get(k) for k in backend.key_env):
         raise UsageFailure(
             f"--backend {backend.name} needs an API key: set {' or '.join(backend.key_env)} "
             "(or use --backend offline for a dry run)"
         )
+    model_source = click.get_current_context().get_parameter_source("model")
+    if backend.needs_model and model_source is ParameterSource.DEFAULT:
+        raise UsageFailure(
+            f"--backend {options.backend} needs --model: the name your server serves"
+        )
+    return options

@@ -6,13 +6,11 @@ import sys
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
-from pydantic import ValidationError
 from rich.table import Table
 
-from ..backends import BACKENDS, BackendConfigError, backend_class
-from ..options import DEFAULT_MODEL, GenerateOptions
-from .common import UsageFailure, err, progress_bar, require_key
+from ..backends import BACKENDS, BackendConfigError
+from ..options import DEFAULT_MODEL
+from .common import UsageFailure, err, generate_options, progress_bar
 from .common import out as console
 
 
@@ -172,20 +170,7 @@ def eval_command(
         return
     if len(paths) != 1 or out is None:
         raise UsageFailure("usage: dermasynth eval RUN --out EVAL  (or --compare EVAL ...)")
-    try:
-        options = GenerateOptions(**generate)
-        backend = backend_class(options.backend)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise UsageFailure(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
-    except BackendConfigError as exc:
-        raise UsageFailure(str(exc)) from None
-    require_key(backend)
-    source = click.get_current_context().get_parameter_source("model")
-    if backend.needs_model and source is ParameterSource.DEFAULT:
-        raise UsageFailure(
-            f"--backend {options.backend} needs --model: the name your server serves"
-        )
+    options = generate_options(generate)
     bench = BenchmarkOptions(
         seed=seed,
         n_options=n_options,

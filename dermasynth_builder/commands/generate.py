@@ -9,14 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from click.core import ParameterSource
 from pydantic import ValidationError
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from ..backends import BACKENDS, BackendConfigError, backend_class
 from ..options import DEFAULT_MODEL, GenerateOptions
-from .common import UsageFailure, err, out
+from .common import UsageFailure, err, generate_options, out
 
 if TYPE_CHECKING:  # the engine pulls in the prompt kit and pandas: imported when generating
     from ..engine import Engine
@@ -183,19 +182,7 @@ def generate(run: Path, **kwargs: object) -> None:
       dermasynth generate runs/first --backend openai --base-url http://127.0.0.1:8000/v1 \\
           --model Qwen/Qwen2.5-VL-7B-Instruct
     """
-    try:
-        options = GenerateOptions(**kwargs)
-    except ValidationError as exc:
-        raise UsageFailure(_one_line(exc)) from None
-    try:
-        backend = backend_class(options.backend)
-    except BackendConfigError as exc:
-        raise UsageFailure(_one_line(exc)) from None
-    model_given = click.get_current_context().get_parameter_source("model")
-    if backend.needs_model and model_given is ParameterSource.DEFAULT:
-        raise UsageFailure(
-            f"--backend {options.backend} needs --model: the name your server serves"
-        )
+    options = generate_options(kwargs, check_key=False)  # the engine says which key
     summary = run_generate(run, options)
     if summary["counts"]["failures"]:
         sys.exit(1)

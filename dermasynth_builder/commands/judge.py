@@ -6,12 +6,10 @@ import sys
 from pathlib import Path
 
 import click
-from click.core import ParameterSource
-from pydantic import ValidationError
 
-from ..backends import BACKENDS, BackendConfigError, backend_class
-from ..options import DEFAULT_MODEL, GenerateOptions
-from .common import UsageFailure, err, out, progress_bar, require_key
+from ..backends import BACKENDS, BackendConfigError
+from ..options import DEFAULT_MODEL
+from .common import UsageFailure, err, generate_options, out, progress_bar
 
 
 @click.command()
@@ -75,20 +73,7 @@ def judge(run: Path, judge_dir: Path | None, **generate: object) -> None:
     from ..judge import CHECKS, PROBLEMS, JudgeError, run_judge
     from ..run import RunFolderError
 
-    try:
-        options = GenerateOptions(**generate)
-        backend = backend_class(options.backend)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise UsageFailure(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}") from None
-    except BackendConfigError as exc:
-        raise UsageFailure(str(exc)) from None
-    require_key(backend)
-    source = click.get_current_context().get_parameter_source("model")
-    if backend.needs_model and source is ParameterSource.DEFAULT:
-        raise UsageFailure(
-            f"--backend {options.backend} needs --model: the name your server serves"
-        )
+    options = generate_options(generate)
     with progress_bar("judging") as update:
         try:
             summary = run_judge(
