@@ -141,7 +141,6 @@ def _split_pairs(run: Path, work: Path, chunk: int, release: Release) -> dict[st
     for source, lic in known:
         release.licenses.setdefault(source, set()).add(lic)
     release.diagnoses = sorted(diagnoses)
-    _check_all_read(run / PAIRS, sum(release.pairs.values()))
     _split_records(run, piece_of, pieces)
     return pieces
 
@@ -194,22 +193,6 @@ class _Batches:
     def __exit__(self, *exc: object) -> None:
         for path in list(self.pending):
             self.flush(path)
-
-
-def _check_all_read(path: Path, read: int) -> None:
-    """`RunFolder.pairs` skips a line that is not JSON; a release must not: name the first."""
-    with open(path, "rb") as fh:
-        lines = [raw for raw in fh if raw.endswith(b"\n")]
-    if len(lines) == read:
-        return
-    for n, raw in enumerate(lines, 1):
-        try:
-            row = json.loads(raw)
-        except ValueError:
-            row = None
-        if not isinstance(row, dict):
-            raise ReleaseError(f"{path} line {n}: not a pair (not a JSON object)")
-    raise ReleaseError(f"{path}: {len(lines) - read} line(s) are not pairs")
 
 
 def _collect(source: str, results: list[dict[str, Any]], target: Path, release: Release) -> None:
