@@ -132,18 +132,18 @@ def _pricing_problems(g: GenerateOptions) -> list[str]:
     try:
         profiles = load_profiles(g.prices)
         resolve_settings(profiles, g.model, g.media_resolution, g.thinking, g.max_image_side)
-    except SettingsError as exc:
-        message = str(exc).replace("--media-resolution", "media_resolution")
-        return [f"[generate] {message.replace('--thinking', 'thinking')}"]
-    except (OSError, ValueError, AttributeError, TypeError) as exc:
-        return [f"[generate] prices = {str(g.prices)!r}: cannot read ({exc})"]
+    except SettingsError as exc:  # also a price file that is not a price table
+        message = str(exc)
+        for flag, key in (("--media-resolution", "media_resolution"), ("--thinking", "thinking")):
+            message = message.replace(flag, key)
+        return [f"[generate] {message.replace('--prices ', 'prices = ')}"]
     return []
 
 
 def config_warnings(config: RunConfig) -> list[str]:
     """What the run can go on with but the user should know before it starts."""
     from .backends import BackendConfigError, backend_class
-    from .pricing import load_profiles
+    from .pricing import SettingsError, load_profiles
 
     g = config.generate
     try:
@@ -153,7 +153,7 @@ def config_warnings(config: RunConfig) -> list[str]:
         return []
     try:
         known = load_profiles(g.prices).find(g.model) is not None
-    except Exception:  # noqa: BLE001 - config_problems reports an unreadable price file
+    except SettingsError:  # config_problems reports an unreadable price file
         return []
     if known:
         return []
