@@ -63,14 +63,15 @@ def offline_answer(record: SourceRecord | None, request: dict) -> dict[str, str]
     dermoscopic = rec.modality == "dermoscopic"
     view = "dermoscopic image" if dermoscopic else "clinical photograph"
     thing = "lesion" if dermoscopic or rec.source != "scin" else "skin condition"
-    site = f"on the {rec.anatomic_site} " if rec.anatomic_site else ""
+    # the body site is said only where the question gives it: a close-up does not show it
+    said = rec.anatomic_site and rec.anatomic_site.lower() in (request.question or "").lower()
+    site = f"on the {rec.anatomic_site} " if said else ""
     name = rec.diagnosis or "an inflammatory or neoplastic skin condition"
     colour, colour2 = rng.sample(COLOURS, 2)
     border, surface, shape = rng.choice(BORDERS), rng.choice(SURFACES), rng.choice(SHAPES)
     morphology = (
         f"The {view} shows {_article(shape)} {shape} {thing} {site}with {colour} and {colour2} "
-        "areas, a "
-        f"{border} border and a {surface} surface."
+        f"areas, {_article(border)} {border} border and {_article(surface)} {surface} surface."
     )
     kind = request.question_type
     mal = rec.malignancy
