@@ -8,7 +8,12 @@ wall time and peak RSS (the child's ru_maxrss), next to the targets. Side by sid
 smallest size, a child that only holds every response in a dict, as curate did before it
 streamed, shows what the old approach cost in memory for the same file.
 
+The per-pair checks run in curate's worker processes (one per core, up to four); "all MiB"
+adds every worker's peak to the main process's, an upper bound of the memory in use at once.
+``--one-process`` also times the smallest size with ``--workers 0``, side by side.
+
     python bench/curate.py [--sizes 92000 1200000] [--per-image 15] [--self-share 0.163]
+                           [--workers N] [--one-process]
 """
 
 from __future__ import annotations
@@ -153,13 +158,21 @@ def build(run: Path, n_responses: int, per_image: int, self_share: float, seed: 
     RunFolder(run).finish_step("plan", requests_sha256=file_digest(run / "requests.jsonl"))
 
 
-def child(run: Path, mode: str) -> None:
+def child(run: Path, mode: str, workers: int | None) -> None:
     started = time.perf_counter()
     if mode == "curate":
+        import resource
+
         from dermasynth_builder.curate import curate
 
-        summary = curate(run)
-        facts = {"accepted": summary.accepted, "rejected": sum(summary.rejected.values())}
+        summary = curate(run, workers=workers)
+        facts = {
+            "accepted": summary.accepted,
+            "rejected": sum(summary.rejected.values()),
+            "workers": summary.workers,
+            # the largest worker's peak (the child's own peak comes from its rusage)
+            "worker_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        }
     else:  # what curate did before it streamed: every response held, keyed by id
         held = {r.id: r for r in RunFolder(run).responses()}
         facts = {"held": len(held)}
@@ -167,10 +180,11 @@ def child(run: Path, mode: str) -> None:
     print(json.dumps(facts))
 
 
-def measure(run: Path, mode: str) -> dict:
+def measure(run: Path, mode: str, workers: int | None = None) -> dict:
     """Run a child; its wall time and peak RSS (MiB) from its own rusage."""
+    extra = [] if workers is None else ["--workers", str(workers)]
     proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", str(run), "--mode", mode],
+        [sys.executable, __file__, "--child", str(run), "--mode", mode, *extra],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -180,7 +194,8 @@ def measure(run: Path, mode: str) -> dict:
         raise SystemExit(f"child {mode} failed: {out}")
     facts = json.loads(out.strip().splitlines()[-1])
     facts["peak_mib"] = usage.ru_maxrss / 1024  # KiB on Linux
-    facts["cpu"] = usage.ru_utime + usage.ru_stime  # wall time on a shared machine overstates
+    # wall time on a shared machine overstates; CPU includes the workers'
+    facts["cpu"] = usage.ru_utime + usage.ru_stime
     return facts
 
 
@@ -191,9 +206,17 @@ def main() -> None:
     parser.add_argument("--self-share", type=float, default=0.163)  # ~15k of DermaSynth's 92k
     parser.add_argument("--child", type=Path)
     parser.add_argument("--mode", default="curate")
+    parser.add_argument(
+        "--workers", type=int, help="curate's --workers (default: curate's own choice)"
+    )
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="also curate the smallest size with --workers 0, side by side",
+    )
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.mode)
+        child(args.child, args.mode, args.workers)
         return
     results = []
     for n in sorted(args.sizes):
@@ -205,24 +228,31 @@ def main() -> None:
             print(
                 f"built {n:,} responses ({size:,.0f} MiB) in {time.perf_counter() - started:.0f} s"
             )
-            facts = measure(run, "curate")
+            if not results and args.one_process:
+                alone = measure(run, "curate", 0)
+                print(f"  curate --workers 0: {alone['wall']:.1f} s ({alone['cpu']:.1f} s CPU)")
+            facts = measure(run, "curate", args.workers)
             if not results:
                 facts["held_mib"] = measure(run, "hold")["peak_mib"]
             results.append((n, facts))
             print(
-                f"  curate: {facts['wall']:.1f} s ({facts['cpu']:.1f} s CPU), "
-                f"peak {facts['peak_mib']:.0f} MiB, "
+                f"  curate ({facts['workers']} workers): {facts['wall']:.1f} s "
+                f"({facts['cpu']:.1f} s CPU), peak {facts['peak_mib']:.0f} MiB "
+                f"(+ {facts['worker_mib']:.0f} MiB per worker), "
                 f"{facts['accepted']:,} kept, {facts['rejected']:,} rejected",
                 flush=True,
             )
+            if not results[1:] and args.one_process:
+                print(f"  one process vs workers: {alone['wall'] / facts['wall']:.2f}x the time")
     print(
-        f"\n{'responses':>10} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} {'wall x 10 min':>14} "
-        f"{'x 1 GiB':>8}"
+        f"\n{'responses':>10} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} {'all MiB':>8} "
+        f"{'wall x 10 min':>14} {'x 1 GiB':>8}"
     )
     for n, f in results:
+        total = f["peak_mib"] + f["workers"] * f["worker_mib"]  # main + every worker at peak
         print(
-            f"{n:>10,} {f['wall']:>8.1f} {f['cpu']:>8.1f} {f['peak_mib']:>9.0f} "
-            f"{f['wall'] / 600:>14.2f} {f['peak_mib'] / 1024:>8.2f}"
+            f"{n:>10,} {f['wall']:>8.1f} {f['cpu']:>8.1f} {f['peak_mib']:>9.0f} {total:>8.0f} "
+            f"{f['wall'] / 600:>14.2f} {total / 1024:>8.2f}"
         )
     print(f"load average while measuring (2 cores, shared): {os.getloadavg()[0]:.1f}")
     (n0, f0), (n1, f1) = results[0], results[-1]

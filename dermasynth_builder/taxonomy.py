@@ -122,28 +122,32 @@ class Taxonomy:
             return not between.strip(" -\t\n") or (lows[j + 1] == "nos" and between.strip() == ",")
 
         out: list[tuple[str, int, int]] = []
-        i, count = 0, len(words)
-        while i < count:
+        count, after = len(words), 0  # after: the first word not inside a name already found
+        # only words that can start a name (a plural "s"/"es" allowed) are visited
+        starts = [
+            i
+            for i, low in enumerate(lows)
+            if low in first or low[:-1] in first or low[:-2] in first
+        ]
+        for i in starts:
+            if i < after:
+                continue
             low = lows[i]
             longest = max(first.get(low, 0), first.get(low[:-1], 0), first.get(low[:-2], 0))
             if not longest:
-                i += 1
                 continue
             start = words[i].start()
             if start > 1 and text[start - 1] == "-" and text[start - 2].isalnum():
-                i += 1  # inside a hyphenated word: "melanoma" in "non-melanoma"
-                continue
-            found, size = None, 1
+                continue  # inside a hyphenated word: "melanoma" in "non-melanoma"
             reach = 1
             while reach < min(longest, count - i) and joins(i + reach - 1):
                 reach += 1
             for n in range(reach, 0, -1):
                 found = self._lookup(words[i : i + n], lows[i : i + n], adhoc)
                 if found is not None:
-                    size = n
                     out.append((found, start, words[i + n - 1].end()))
+                    after = i + n
                     break
-            i += size
         return out
 
     def _lookup(

@@ -20,7 +20,14 @@ from .common import UsageFailure, out
     help="A YAML file overriding thresholds and word lists (see CurateConfig).",
 )
 @click.option("--no-figures", is_flag=True, help="Skip the PNG figures (faster).")
-def curate(run: Path, config_path: Path | None, no_figures: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Processes for the per-pair checks, beside the main one (0: none). Default: one per "
+    "core, up to 4, when there are 5,000 responses or more. The files do not depend on it.",
+)
+def curate(run: Path, config_path: Path | None, no_figures: bool, workers: int | None) -> None:
     """Validate, filter and flag RUN/responses.jsonl; never calls a model.
 
     Writes RUN/pairs.jsonl (accepted), RUN/rejected.jsonl (each with the filter and reason),
@@ -44,7 +51,7 @@ def curate(run: Path, config_path: Path | None, no_figures: bool) -> None:
     except (ValueError, TypeError) as exc:  # not YAML, or not a mapping of keys
         raise UsageFailure(f"{config_path}: {str(exc).splitlines()[0]}") from None
     try:
-        summary = run_curate(run, config, figures=not no_figures)
+        summary = run_curate(run, config, figures=not no_figures, workers=workers)
     except (RunFolderError, OSError) as exc:
         raise UsageFailure(str(exc).splitlines()[0]) from None
     table = Table("filter", "reason", "rejected", title="rejections", title_justify="left")

@@ -19,19 +19,9 @@ from ..records import SourceRecord
 from ..run import PAIRS, REJECTED, RESPONSES, Pair, Rejected, Request, Response, RunFolder, dumps
 from ..run.fingerprint import file_digest
 from ..run.jsonl import TMP_SUFFIX, RunFolderError
+from .checks import MIN_PARALLEL, check_all, default_workers
 from .config import CurateConfig
-from .filters import (
-    DuplicateFilter,
-    GroundingFilter,
-    JudgeFilter,
-    LeakageFilter,
-    LengthFilter,
-    NoveltyFilter,
-    RefusalFilter,
-    RevealsDiagnosisFilter,
-    SchemaFilter,
-)
-from .flags import LabelChecker, flags_for
+from .filters import DuplicateFilter, JudgeFilter, NoveltyFilter
 from .novelty import NoveltyIndex, tokens
 from .report import ReportStats, write_report
 from .stream import ResponseIndex
@@ -44,6 +34,7 @@ class CurateSummary:
     rejected: Counter = field(default_factory=Counter)  # (filter, short reason) -> n
     novelty_comparisons: int = 0
     novelty_candidates: int = 0
+    workers: int = 0  # processes that ran the per-pair checks (0: the main one alone)
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -55,14 +46,24 @@ def make_pair(
     return Pair.join(response, record, template_version).to_dict()
 
 
-def curate(run: Path, config: CurateConfig | None = None, figures: bool = True) -> CurateSummary:
-    """Write RUN/pairs.jsonl, RUN/rejected.jsonl and the report from RUN/responses.jsonl."""
+def curate(
+    run: Path,
+    config: CurateConfig | None = None,
+    figures: bool = True,
+    workers: int | None = None,
+) -> CurateSummary:
+    """Write RUN/pairs.jsonl, RUN/rejected.jsonl and the report from RUN/responses.jsonl.
+
+    ``workers``: processes for the per-pair checks (0: none; default: one per core, up to
+    four, for runs of 5,000 responses or more). The files are the same for any number."""
     folder = RunFolder(run)
     with folder.lock("curate"):
-        return _curate(folder, config or CurateConfig(), figures)
+        return _curate(folder, config or CurateConfig(), figures, workers)
 
 
-def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSummary:
+def _curate(
+    folder: RunFolder, config: CurateConfig, figures: bool, workers: int | None
+) -> CurateSummary:
     """Stream requests in plan order, read each one's response through an index of
     responses.jsonl, and write pairs and rejected rows as they are decided: memory holds the
     records (per image), the filters' state and 16 bytes per response, not the responses."""
@@ -95,45 +96,45 @@ def _curate(folder: RunFolder, config: CurateConfig, figures: bool) -> CurateSum
         frequency = {}
         duplicates = DuplicateFilter(config)
         judge = JudgeFilter(config, {j.id: j for j in folder.judgements()})
-        chain = [
-            SchemaFilter(config),
-            LengthFilter(config),
-            RefusalFilter(config),
-            LeakageFilter(config),
-            GroundingFilter(config, records),
-            RevealsDiagnosisFilter(config, records),
-            judge,
-            duplicates,
-            novelty,
-        ]
-        checker = LabelChecker(config.synonyms)
+        stateful = [judge, duplicates, novelty]  # after the stateless checks, in this order
         summary = CurateSummary(responses=responses.count)
         stats = ReportStats()
         rejected_tmp = folder.file(REJECTED).with_name(REJECTED + TMP_SUFFIX)
+        if workers is None:
+            workers = default_workers() if responses.count >= MIN_PARALLEL else 0
+        summary.workers = workers
 
-        def pairs(rejected_out: IO[str]) -> Iterator[Pair]:
+        def candidates() -> Iterator[tuple[tuple[str, str], dict[str, Any] | None]]:
             for request, response in _with_responses(folder.requests(), responses):
-                key = (request.source, request.image_id)
+                pair = None
                 if response is not None:
                     record = records.get((response.source, response.image_id))
                     pair = make_pair(response, record, version)
+                yield (request.source, request.image_id), pair
+
+        def pairs(rejected_out: IO[str]) -> Iterator[Pair]:
+            checked = check_all(candidates(), config, records, folder.path, workers)
+            for key, pair, verdict in checked:
+                if pair is not None and verdict is not None:
                     judge.annotate(pair)
-                    for f in chain:
-                        reason = f.check(pair)
-                        if reason is not None:
-                            row = Rejected(**pair, filter=f.name, reason=reason)
-                            rejected_out.write(dumps(row.to_dict()) + "\n")
-                            summary.rejected[(f.name, reason.split(":")[0])] += 1
-                            stats.reject(pair, f.name, record)
-                            break
+                    name, reason = verdict[0], verdict[1]
+                    if name is None:
+                        for f in stateful:
+                            reason = f.check(pair)
+                            if reason is not None:
+                                name = f.name
+                                break
+                    record = records.get((pair["source"], pair["image_id"]))
+                    if name is not None:
+                        row = Rejected(**pair, filter=name, reason=reason)
+                        rejected_out.write(dumps(row.to_dict()) + "\n")
+                        summary.rejected[(name, reason.split(":")[0])] += 1
+                        stats.reject(pair, name, record)
                     else:
                         duplicates.accept(pair)
                         novelty.accept(pair)
-                        flags, applies = flags_for(
-                            pair, checker, config.diagnosis_types, config.malignancy_types
-                        )
-                        pair.update(flags)
-                        stats.accept(pair, applies, record)
+                        pair.update(verdict[1])
+                        stats.accept(pair, verdict[2], record)
                         summary.accepted += 1
                         yield Pair(**pair)
                 pending[key] -= 1

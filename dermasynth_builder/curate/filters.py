@@ -14,7 +14,13 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from .config import CurateConfig
-from .grounding import grounding_reason, load_names, names_diagnosis
+from .grounding import (
+    diagnosis_patterns,
+    grounding_reason,
+    load_names,
+    question_names,
+    record_diagnosis,
+)
 from .novelty import NoveltyIndex, tokens
 
 Pair = dict[str, Any]
@@ -193,12 +199,17 @@ class DuplicateFilter(Filter):
     def check(self, pair: Pair) -> str | None:
         key = (pair["source"], pair["image_id"])
         norm, bag = self._normal(pair)
+        limit, size = self.config.near_duplicate_jaccard, len(bag)
         for other_id, other_norm, other_bag in self.seen.get(key, ()):
             if norm == other_norm:
                 return f"duplicate answer: same as {other_id}"
-            union = len(bag | other_bag)
-            jaccard = len(bag & other_bag) / union if union else 0.0
-            if jaccard >= self.config.near_duplicate_jaccard:
+            other_size = len(other_bag)
+            if min(size, other_size) < limit * max(size, other_size):
+                continue  # the sizes alone keep the Jaccard below the limit
+            shared = len(bag & other_bag)
+            union = size + other_size - shared
+            jaccard = shared / union if union else 0.0
+            if jaccard >= limit:
                 return f"near-duplicate answer: Jaccard {jaccard:.2f} with {other_id}"
         return None
 
@@ -252,11 +263,16 @@ class RevealsDiagnosisFilter(_RecordFilter):
     def __init__(self, config: CurateConfig, records: RecordLookup = None):
         super().__init__(config, records)
         self.synonyms = load_names(config.synonyms)
+        self.patterns: dict[tuple[str | None, str | None], list] = {}  # per diagnosis, built once
 
     def check(self, pair: Pair) -> str | None:
         if not pair.get("self_instruct"):
             return None
-        return names_diagnosis(pair.get("question"), self.record(pair), self.synonyms)
+        key = record_diagnosis(self.record(pair))
+        patterns = self.patterns.get(key)
+        if patterns is None:
+            patterns = self.patterns[key] = diagnosis_patterns(*key, self.synonyms)
+        return question_names(pair.get("question"), patterns)
 
 
 class JudgeFilter(Filter):

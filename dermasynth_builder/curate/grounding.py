@@ -354,16 +354,30 @@ def diagnosis_names(
     return {n for n in names if len(n) >= 3}
 
 
+def diagnosis_patterns(
+    diagnosis: str | None, code: str | None, synonyms: dict[str, list[str]]
+) -> list[tuple[str, re.Pattern[str]]]:
+    """Each name of the diagnosis (longest first) with the pattern that finds it as a word."""
+    names = sorted(diagnosis_names(diagnosis, code, synonyms), key=len, reverse=True)
+    return [(name, re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")) for name in names]
+
+
+def question_names(question: str | None, patterns: list[tuple[str, re.Pattern[str]]]) -> str | None:
+    """Why ``question`` gives the diagnosis away (``diagnosis_patterns``), or None."""
+    text = (question or "").lower()
+    for name, pattern in patterns:
+        if pattern.search(text):
+            return f"question names the diagnosis: {name!r}"
+    return None
+
+
 def names_diagnosis(
     question: str | None, record: Any, synonyms: dict[str, list[str]]
 ) -> str | None:
     """Why a model-written ``question`` gives away the record's diagnosis, or None."""
-    text = (question or "").lower()
-    for name in sorted(
-        diagnosis_names(_field(record, "diagnosis"), _field(record, "diagnosis_code"), synonyms),
-        key=len,
-        reverse=True,
-    ):
-        if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", text):
-            return f"question names the diagnosis: {name!r}"
-    return None
+    return question_names(question, diagnosis_patterns(*record_diagnosis(record), synonyms))
+
+
+def record_diagnosis(record: Any) -> tuple[str | None, str | None]:
+    """The record's (diagnosis, diagnosis code)."""
+    return _field(record, "diagnosis"), _field(record, "diagnosis_code")

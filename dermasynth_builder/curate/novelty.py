@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 
+import numpy as np
+
 _TOKEN = re.compile(r"[a-z0-9]+")
+WIDTH = 64  # elements kept per question in the overlap matrix (longer ones also as sets)
 
 
 def tokens(text: str) -> list[str]:
@@ -63,8 +67,13 @@ class NoveltyIndex:
         for i, (tok, _) in enumerate(sorted(frequency.items(), key=lambda kv: (kv[1], kv[0]))):
             self.rank[tok] = i
         self.accepted: list[list[str]] = []
-        self.bags: list[Counter] = []
-        self.postings: dict[str, list[int]] = {}
+        # each question's elements as ids, one row each (-1 pads), for exact overlaps at once
+        self.ids: dict[str, int] = {}
+        self.rows = np.full((0, WIDTH), -1, np.int32)
+        self.wide: dict[int, frozenset[str]] = {}  # questions of more than WIDTH elements
+        self.lengths = array("i")
+        # element -> (accepted question, the element's place in that question's order)
+        self.postings: dict[str, tuple[array, array]] = {}
         self.comparisons = 0  # LCS computations actually run
         self.candidates = 0
 
@@ -76,50 +85,88 @@ class NoveltyIndex:
     @staticmethod
     def _elements(toks: list[str]) -> list[str]:
         """The multiset as a set: the second "the" becomes "the#2"."""
-        seen: Counter = Counter()
+        seen: dict[str, int] = {}
         out = []
         for tok in toks:
-            seen[tok] += 1
-            out.append(tok if seen[tok] == 1 else f"{tok}#{seen[tok]}")
+            n = seen[tok] = seen.get(tok, 0) + 1
+            out.append(tok if n == 1 else f"{tok}#{n}")
         return out
 
-    def _prefix(self, toks: list[str]) -> list[str]:
-        elements = sorted(self._elements(toks), key=lambda e: (self.rank.get(e, -1), e))
+    def _ordered(self, toks: list[str]) -> list[str]:
+        rank = self.rank
+        return sorted(self._elements(toks), key=lambda e: (rank.get(e, -1), e))
+
+    def _prefix_size(self, n: int) -> int:
         t = self.threshold
-        keep = len(elements) - math.ceil(t * len(elements) / (2 - t)) + 1
-        return elements[: max(keep, 0)]
+        return max(n - math.ceil(t * n / (2 - t)) + 1, 0)
 
     def closest(self, toks: list[str]) -> tuple[float, int | None]:
-        """The highest ROUGE-L among candidates reaching the threshold, and which one."""
+        """The highest ROUGE-L among candidates reaching the threshold, and which one (the
+        earliest accepted of equals)."""
         if not toks:
             return 0.0, None
-        seen: set[int] = set()
+        n, t = len(toks), self.threshold
+        elements = self._ordered(toks)
+        hits = [
+            (i, self.postings[e])
+            for i, e in enumerate(elements[: self._prefix_size(n)])
+            if e in self.postings
+        ]
+        if not hits:
+            return 0.0, None
+        # every (accepted question, its place, our place) sharing a prefix element, at once
+        idx = np.concatenate([np.frombuffer(p[0], np.int32) for _, p in hits])
+        pos = np.concatenate([np.frombuffer(p[1], np.int32) for _, p in hits])
+        at = np.repeat(np.array([i for i, _ in hits]), [len(p[0]) for _, p in hits])
+        size = np.frombuffer(self.lengths, np.int32)[idx]
+        fits = (size >= t / (2 - t) * n) & (size <= (2 - t) / t * n)  # the length filter
+        idx, pos, at, size = idx[fits], pos[fits], at[fits], size[fits]
+        if not len(idx):
+            return 0.0, None
+        order = np.argsort(idx, kind="stable")  # by question; our places stay ascending
+        idx, pos, at, size = idx[order], pos[order], at[order], size[order]
+        first = np.flatnonzero(np.concatenate(([True], idx[1:] != idx[:-1])))
+        shared = np.diff(np.append(first, len(idx)))  # prefix elements in common
+        last = first + shared - 1
+        self.candidates += len(first)
+        # elements common to both lie in both prefixes up to the last shared one, so beyond it
+        # at most the shorter remainder can still match (PPJoin's positional filter)
+        bound = shared + np.minimum(n - at[last] - 1, size[first] - pos[last] - 1)
+        live = 2 * bound >= t * (n + size[first])
+        cand, cand_size = idx[first][live], size[first][live]
+        if not len(cand):
+            return 0.0, None
+        # the exact multiset overlap of every survivor at once: shared element ids per row
+        probe = np.array([self.ids.get(e, -2) for e in elements], np.int32)
+        overlap = np.isin(self.rows[cand], probe).sum(axis=1)
+        wide = cand_size > WIDTH  # rows hold the first WIDTH elements: count those in full
+        for k in np.flatnonzero(wide).tolist():
+            overlap[k] = len(frozenset(elements) & self.wide[int(cand[k])])
         best, which = 0.0, None
-        low = self.threshold / (2 - self.threshold) * len(toks)
-        high = (2 - self.threshold) / self.threshold * len(toks)
-        bag = Counter(toks)
-        for element in self._prefix(toks):
-            for idx in self.postings.get(element, ()):
-                if idx in seen:
-                    continue
-                seen.add(idx)
-                other = self.accepted[idx]
-                if not low <= len(other) <= high:  # the length filter
-                    continue
-                self.candidates += 1
-                overlap = sum((bag & self.bags[idx]).values())
-                if 2 * overlap < self.threshold * (len(toks) + len(other)):
-                    continue  # even the multiset overlap cannot reach the threshold
-                self.comparisons += 1
-                score = rouge_l(toks, other)
-                if score > best:
-                    best, which = score, idx
+        for y in cand[2 * overlap >= t * (n + cand_size)].tolist():
+            self.comparisons += 1
+            score = rouge_l(toks, self.accepted[y])
+            if score > best:
+                best, which = score, y
         return best, which
 
     def add(self, toks: list[str]) -> int:
         idx = len(self.accepted)
+        elements = self._ordered(toks)
         self.accepted.append(toks)
-        self.bags.append(Counter(toks))
-        for element in self._prefix(toks):
-            self.postings.setdefault(element, []).append(idx)
+        self.lengths.append(len(toks))
+        if idx == len(self.rows):  # room for twice as many rows
+            grown = np.full((max(2 * idx, 64), WIDTH), -1, np.int32)
+            grown[:idx] = self.rows
+            self.rows = grown
+        ids = [self.ids.setdefault(e, len(self.ids)) for e in elements[:WIDTH]]
+        self.rows[idx, : len(ids)] = ids
+        if len(elements) > WIDTH:
+            self.wide[idx] = frozenset(elements)
+        for j, element in enumerate(elements[: self._prefix_size(len(toks))]):
+            places = self.postings.get(element)
+            if places is None:
+                places = self.postings[element] = (array("i"), array("i"))
+            places[0].append(idx)
+            places[1].append(j)
         return idx
