@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import sys
-import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 from pydantic import ValidationError
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from ..backends import BACKENDS, BackendConfigError, backend_class
 from ..options import DEFAULT_MODEL, GenerateOptions
 from .common import UsageFailure, err, generate_options, out
-
-if TYPE_CHECKING:  # the engine pulls in the prompt kit and pandas: imported when generating
-    from ..engine import Engine
-    from ..engine import Progress as Counters
+from .generate_console import LiveProgress, print_summary, usd
 
 
 @click.command()
@@ -203,7 +196,7 @@ def run_generate(run: Path, options: GenerateOptions) -> dict:
     for warning in engine.warnings:
         err.print(f"warning: {warning}")
     started = time.monotonic()
-    with engine, _live(engine, options.progress_every) as update:
+    with engine, LiveProgress(engine, options.progress_every) as update:
         engine.on_progress = update
         try:
             counters = engine.run_sync(finish=False)
@@ -215,11 +208,7 @@ def run_generate(run: Path, options: GenerateOptions) -> dict:
                 f"generate stopped: {_one_line(exc)} (answered requests are saved, nothing "
                 "else was recorded; fix this and rerun the same command)"
             ) from None
-        return _summary(engine, counters, time.monotonic() - started)
-
-
-def _usd(value: float | None) -> str:
-    return "unknown" if value is None else f"${value:,.4f}"
+        return print_summary(engine, counters, time.monotonic() - started)
 
 
 def _one_line(exc: Exception) -> str:
@@ -227,132 +216,6 @@ def _one_line(exc: Exception) -> str:
         first = exc.errors()[0]
         return f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}"
     return str(exc)
-
-
-class _live:
-    """The progress bar: done/total, pairs/min, tokens, failures, estimated cost, ETA. When
-    stderr is not a terminal (a log file, nohup, SLURM) a plain line every ``every`` seconds
-    instead, flushed, so a log shows progress while the run goes and after a kill."""
-
-    def __init__(self, engine: Engine, every: float = 30.0):
-        self.engine = engine
-        self.every = every
-        self.lines = not err.is_terminal
-        self._ticker: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._latest: Counters | None = None
-        self.progress = Progress(
-            TextColumn("generating"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[stats]}"),
-            TimeRemainingColumn(),
-            console=err,
-            transient=False,
-            disable=not err.is_terminal,
-        )
-        self.last = 0.0
-
-    def __enter__(self):
-        self.progress.start()
-        self.task = self.progress.add_task("gen", total=None, stats="")
-        if self.lines:
-            self._ticker = threading.Thread(target=self._tick, daemon=True)
-            self._ticker.start()
-        return self.update
-
-    def _tick(self) -> None:
-        while not self._stop.wait(self.every):
-            if self._latest is not None:
-                _print_line(progress_line(self._latest))
-
-    def update(self, c: Counters) -> None:
-        first = self._latest is None
-        self._latest = c
-        if self.lines:
-            if first:  # at once: a log shows the run started, even if it is killed soon
-                _print_line(progress_line(c))
-            return
-        now = time.monotonic()
-        if now - self.last < 0.2 and c.remaining:
-            return
-        self.last = now
-        minutes = max(1e-9, (now - c.started) / 60)
-        stats = (
-            f"{c.responses / minutes:,.0f} pairs/min  {c.input_tokens + c.output_tokens:,} tok  "
-            f"{c.failures} failed  {_usd(c.cost if c.cost_known else None)}"
-        )
-        self.progress.update(
-            self.task, total=c.planned, completed=c.planned - c.remaining, stats=stats
-        )
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join()
-            if self._latest is not None:
-                _print_line(progress_line(self._latest))
-        self.progress.stop()
-
-
-def progress_line(c: Counters, now: float | None = None) -> str:
-    """One plain progress line: done/total, rate, failures, cost and ETA."""
-    now = time.monotonic() if now is None else now
-    minutes = max(1e-9, (now - c.started) / 60)
-    done_now = c.responses + c.failures
-    done = c.planned - c.remaining
-    rate = done_now / minutes
-    pct = 100 * done / c.planned if c.planned else 100.0
-    eta = "unknown" if rate <= 0 else _duration(c.remaining / rate * 60)
-    return (
-        f"generate: {done:,}/{c.planned:,} done ({pct:.1f}%), {rate:,.0f} requests/min, "
-        f"{c.failures:,} failed, cost {_usd(c.cost if c.cost_known else None)}, ETA {eta}"
-    )
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"
-
-
-def _print_line(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
-def _summary(engine: Engine, c: Counters, seconds: float) -> dict:
-    info = engine.finish()
-    table = Table(title="generate", title_justify="left", show_header=False)
-    rows = [
-        ("planned requests", f"{c.planned:,}"),
-        ("already done before this run", f"{c.done_before:,}"),
-        ("answered now", f"{c.responses:,} in {c.calls:,} calls ({seconds:,.1f} s)"),
-        ("failed now", f"{c.failures:,}"),
-        ("retries", f"{c.transient_retries:,} transient, {c.content_retries:,} content"),
-        (
-            "tokens now",
-            f"{c.input_tokens:,} in, {c.output_tokens:,} out ({c.thought_tokens:,} thinking)",
-        ),
-        (
-            "responses.jsonl / failures.jsonl",
-            f"{info['counts']['responses']:,} / {info['counts']['failures']:,}",
-        ),
-        (
-            "estimated cost of all responses",
-            f"{_usd(info['estimated_cost_usd'])} ({info['priced_as']})",
-        ),
-    ]
-    for reason, n in sorted(c.reasons.items(), key=lambda kv: -kv[1]):
-        rows.append((f"  failed: {reason}", str(n)))
-    for key, value in rows:
-        table.add_row(key, value)
-    out.print(table)
-    out.file.flush()
-    left = info["counts"]["planned"] - info["counts"]["responses"] - info["counts"]["failures"]
-    if left:
-        out.print(f"{left:,} requests not finished: rerun to continue")
-    return info
 
 
 def run_batch(run: Path, options: GenerateOptions) -> dict:
@@ -386,7 +249,7 @@ def run_batch(run: Path, options: GenerateOptions) -> dict:
     counts = info["counts"]
     out.print(
         f"batch: {counts['responses']:,} responses, {counts['failures']:,} failures of "
-        f"{counts['planned']:,} planned; estimated cost {_usd(info['estimated_cost_usd'])} "
+        f"{counts['planned']:,} planned; estimated cost {usd(info['estimated_cost_usd'])} "
         "(batch price)"
     )
     return info

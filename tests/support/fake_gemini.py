@@ -2,7 +2,8 @@
 
 Tests and benchmarks use it to exercise rate limits, retries, timeouts and crash-safe resume
 without a network or an API key. Stdlib only (plus Pillow for image sizes). The Batch API and
-Files API live in ``fake_gemini_batch``.
+Files API live in ``fake_gemini_batch``; request and response bodies in ``fake_gemini_wire``;
+structured-output answers in ``fake_gemini_schema``.
 
 It speaks today's API: ``GET models/{name}`` (404 for a model it does not serve, as for a shut
 down one), Gemini 3.x image tokens by ``mediaResolution`` (request-wide or per part, HIGH by
@@ -14,9 +15,6 @@ model name here on purpose: the fake plays the server, which knows its own model
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
-import io
 import json
 import math
 import re
@@ -24,9 +22,19 @@ import time
 import uuid
 from typing import Any
 
-from PIL import Image
-
 from tests.support.fake_gemini_batch import BatchFiles
+from tests.support.fake_gemini_schema import SchemaFaker
+from tests.support.fake_gemini_wire import (
+    SAFETY_RATINGS,
+    Reply,
+    error_reply,
+    inline_images,
+    inspect_body,
+    prompt_tokens,
+    response_body,
+    thinking_kind,
+    thought_tokens,
+)
 from tests.support.localserver import LocalHandler, LocalHTTPServer
 from tests.support.scripted import ScriptedServer, question_lines, sentence
 
@@ -45,22 +53,6 @@ SERVED_MODELS = (
     "gemini-2.5-flash-lite",
     "gemini-2.0-flash",
 )
-RESOLUTION_TOKENS = {"LOW": 280, "MEDIUM": 560, "HIGH": 1120, "ULTRA_HIGH": 2240}
-# Thought tokens per thinking level; a 3.x model without thinkingConfig thinks at HIGH.
-THOUGHT_TOKENS = {"MINIMAL": 0, "LOW": 48, "MEDIUM": 192, "HIGH": 640}
-_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    409: "ABORTED",
-    429: "RESOURCE_EXHAUSTED",
-    499: "CANCELLED",
-    500: "INTERNAL",
-    501: "NOT_IMPLEMENTED",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
 # "raw": a 200 whose body is the given bytes as they are (invalid UTF-8, a huge body)
 _KINDS = set(
     "ok status safety max_tokens blocked bad_json schema_mismatch empty hang drop raw".split()
@@ -69,114 +61,6 @@ _COUNTERS = "requests ok rpm_429 auth_failed count_tokens model_get".split() + s
     _KINDS - {"ok", "status"}
 )
 _COUNTERS += "batch_create batch_get batch_cancel file_upload file_download".split()
-_FORMATS = {
-    "date-time": "2025-01-01T00:00:00Z",
-    "date": "2025-01-01",
-    "time": "00:00:00",
-    "uuid": "00000000-0000-4000-8000-000000000000",
-    "email": "fake@example.com",
-    "uri": "https://example.com/fake",
-}
-_SAFETY_RATINGS = [
-    {"category": "HARM_CATEGORY_DANGEROUS_CONTENT", "probability": "HIGH", "blocked": True},
-    {"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"},
-]
-_Reply = tuple[int, dict[str, Any] | bytes, dict[str, str]]  # status, JSON/raw body, headers
-
-
-def _error(code: int, message: str = "", retry_after: float | None = None) -> _Reply:
-    """Build an error in Google's shape; RetryInfo mirrors Retry-After like the real 429s."""
-    err: dict[str, Any] = {
-        "code": code,
-        "message": message or f"Fake Gemini error {code}.",
-        "status": _STATUS.get(code, "UNKNOWN"),
-    }
-    headers: dict[str, str] = {}
-    if retry_after is not None:
-        headers["Retry-After"] = f"{retry_after:g}"
-        err["details"] = [
-            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{retry_after:g}s"}
-        ]
-    return code, {"error": err}, headers
-
-
-class _SchemaFaker:
-    """Generate a value that conforms to a Gemini Schema or a standard JSON Schema."""
-
-    def __init__(self, root: dict[str, Any], lines: dict[str, str], words: int) -> None:
-        self.root, self.lines, self.words = root, lines, words
-
-    def _resolve(self, schema: dict[str, Any]) -> dict[str, Any]:
-        seen = 0
-        while "$ref" in schema and seen < 32:
-            node: Any = self.root
-            for part in schema["$ref"].lstrip("#/").split("/"):
-                node = node[part.replace("~1", "/").replace("~0", "~")]
-            schema, seen = node, seen + 1
-        return schema
-
-    def value(
-        self, schema: Any, name: str = "answer", line: str | None = None, depth: int = 0
-    ) -> Any:
-        if not isinstance(schema, dict) or depth > 12:
-            return None
-        schema = self._resolve(schema)
-        for key in ("anyOf", "oneOf", "allOf", "any_of"):
-            options = [o for o in schema.get(key) or [] if self._type(self._resolve(o)) != "null"]
-            if options:
-                return self.value(options[0], name, line, depth + 1)
-        if "const" in schema:
-            return schema["const"]
-        if schema.get("enum"):
-            return schema["enum"][0]
-        line = self.lines.get(name.lower(), line)
-        kind = self._type(schema)
-        if kind == "object":
-            props: dict[str, Any] = schema.get("properties") or {}
-            order = schema.get("propertyOrdering") or schema.get("property_ordering") or []
-            keys = [k for k in order if k in props] + [k for k in props if k not in order]
-            out = {k: self.value(props[k], k, line, depth + 1) for k in keys}
-            extra = schema.get("additionalProperties")
-            if not props and isinstance(extra, dict):
-                out[f"{name}_key"] = self.value(extra, name, line, depth + 1)
-            return out
-        if kind == "array":
-            lo = int(schema.get("minItems", schema.get("min_items", 0)))
-            hi = schema.get("maxItems", schema.get("max_items"))
-            n = max(lo, 1) if hi is None else min(max(lo, 1), int(hi))
-            head = [self.value(s, name, line, depth + 1) for s in schema.get("prefixItems", [])]
-            item = schema.get("items") or {"type": "string"}
-            return head + [self.value(item, name, line, depth + 1) for _ in range(n - len(head))]
-        if kind in ("integer", "number"):
-            lo, hi = schema.get("minimum"), schema.get("maximum")
-            num = 1.0 if lo is None else max(1.0, float(lo))
-            num = num if hi is None else min(num, float(hi))
-            return int(num) if kind == "integer" else num
-        if kind == "boolean":
-            return True
-        if kind == "null":
-            return None
-        return self._string(schema, name, line)
-
-    def _string(self, schema: dict[str, Any], name: str, line: str | None) -> str:
-        if schema.get("format") in _FORMATS:  # so pydantic datetime/UUID fields still parse
-            return _FORMATS[schema["format"]]
-        text = sentence(name, line, self.words)
-        lo = int(schema.get("minLength", schema.get("min_length", 0)))
-        hi = schema.get("maxLength", schema.get("max_length"))
-        text = text.ljust(lo, "x")
-        return text[: int(hi)] if hi is not None else text
-
-    @staticmethod
-    def _type(schema: dict[str, Any]) -> str:
-        kind = schema.get("type")
-        if isinstance(kind, list):
-            kind = next((k for k in kind if str(k).lower() != "null"), "null")
-        if kind and str(kind).upper() != "TYPE_UNSPECIFIED":
-            return str(kind).lower()
-        if "properties" in schema:
-            return "object"
-        return "array" if "items" in schema else "string"
 
 
 class _Handler(LocalHandler):
@@ -189,7 +73,7 @@ class _Handler(LocalHandler):
             return
         match = _ROUTE.match(self.path.split("?", 1)[0])
         if not match or match[3] not in ("generateContent", "countTokens"):
-            return self._reply(_error(404, f"Fake Gemini does not serve {self.path}."))
+            return self._reply(error_reply(404, f"Fake Gemini does not serve {self.path}."))
         headers = self._lower_headers()
         self._reply(self.server.fake._handle(match[3], match[1], match[2], self.path, headers, raw))
 
@@ -200,7 +84,7 @@ class _Handler(LocalHandler):
         if match and self.command == "GET":
             headers = self._lower_headers()
             return self._reply(self.server.fake._get_model(match[2], headers))
-        self._reply(_error(404, f"Fake Gemini does not serve {self.path}."))
+        self._reply(error_reply(404, f"Fake Gemini does not serve {self.path}."))
 
     do_PUT = do_DELETE = do_PATCH = do_GET
 
@@ -262,7 +146,7 @@ class FakeGemini(ScriptedServer):
         # Field of a failed line in the output JSONL: "error" (what real clients parse) or
         # "status" (the docs speak of "a status object"), so clients can be tested with both.
         self.batch_error_key = batch_error_key
-        self._batch_files = BatchFiles(self, _error, seed)
+        self._batch_files = BatchFiles(self, error_reply, seed)
         # Jobs and files outlive stop()/start(), so a restarted client can re-attach by name.
         self.batches: dict[str, dict[str, Any]] = self._batch_files.jobs  # id -> job info
         self.files: dict[str, dict[str, Any]] = self._batch_files.files  # id -> File resource
@@ -292,16 +176,16 @@ class FakeGemini(ScriptedServer):
                 entry["outcome"] = key
 
     # -- request handling --------------------------------------------------------------------
-    def _get_model(self, model: str, headers: dict[str, str]) -> _Reply:
+    def _get_model(self, model: str, headers: dict[str, str]) -> Reply:
         """``models.get``: the Model resource, 404 for a model not served, 403 for a bad key."""
         with self._lock:
             self.stats["model_get"] += 1
         if self.api_key is not None and headers.get("x-goog-api-key") != self.api_key:
             self._bump("auth_failed")
-            return _error(403, "Method doesn't allow unregistered callers (bad API key).")
+            return error_reply(403, "Method doesn't allow unregistered callers (bad API key).")
         if model not in self.models:
-            return _error(404, f"models/{model} is not found for API version v1beta.")
-        thinks = _thinks(model)
+            return error_reply(404, f"models/{model} is not found for API version v1beta.")
+        thinks = thinking_kind(model)
         body = {
             "name": f"models/{model}",
             "displayName": model,
@@ -318,15 +202,15 @@ class FakeGemini(ScriptedServer):
 
     def _handle(
         self, method: str, version: str, model: str, path: str, headers: dict[str, str], raw: bytes
-    ) -> _Reply | None:
+    ) -> Reply | None:
         """Answer one request; None means drop the connection without a response."""
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
-            return _error(400, "Invalid JSON payload received.")
-        images = _images(body)
-        sizes, unreadable, prompt = _inspect(body, strip=not self.keep_image_data)
-        img_tokens, txt_tokens = _tokens(model, body, sizes, unreadable, prompt)
+            return error_reply(400, "Invalid JSON payload received.")
+        images = inline_images(body)
+        sizes, unreadable, prompt = inspect_body(body, strip=not self.keep_image_data)
+        img_tokens, txt_tokens = prompt_tokens(model, body, sizes, unreadable, prompt)
         if method == "countTokens":
             self._bump("count_tokens")
             return 200, {"totalTokens": img_tokens + txt_tokens}, {}
@@ -347,10 +231,10 @@ class FakeGemini(ScriptedServer):
             self.log.append(entry)
         if self.api_key is not None and key != self.api_key:
             self._bump("auth_failed", entry)
-            return _error(403, "Method doesn't allow unregistered callers (bad API key).")
+            return error_reply(403, "Method doesn't allow unregistered callers (bad API key).")
         if model not in self.models:
             self._bump("error_404", entry)
-            return _error(404, f"models/{model} is not found for API version {version}.")
+            return error_reply(404, f"models/{model} is not found for API version {version}.")
         with self._lock:
             delay = self.latency + self._rng.uniform(-1.0, 1.0) * self.latency_jitter
         if self._stop.wait(max(0.0, delay)):
@@ -359,16 +243,16 @@ class FakeGemini(ScriptedServer):
             scripted = self._script.popleft() if self._script else None
         kind, kw = scripted or self._gate(entry)
         if kind == "rpm_429":
-            return _error(429, "Resource has been exhausted (fake RPM limit).", kw["wait"])
+            return error_reply(429, "Resource has been exhausted (fake RPM limit).", kw["wait"])
         if kind == "status":
             code = int(kw.get("code", 500))
             default = self.retry_after if code in (429, 503) else None
             self._bump(f"error_{code}", entry)
-            return _error(code, kw.get("message", ""), kw.get("retry_after", default))
+            return error_reply(code, kw.get("message", ""), kw.get("retry_after", default))
         text, usage, meta = self._draft(model, body, sizes, unreadable, prompt)
 
-        def answer(out: str | None, finish: str = "STOP") -> _Reply:
-            return 200, _response(out, finish, usage, meta), {}
+        def answer(out: str | None, finish: str = "STOP") -> Reply:
+            return 200, response_body(out, finish, usage, meta), {}
 
         if kind == "hang":
             self._bump("hang", entry)
@@ -387,7 +271,7 @@ class FakeGemini(ScriptedServer):
         if kind == "schema_mismatch":
             return answer(kw.get("text", '{"unexpected": 5}'))
         if kind == "blocked":
-            feedback = {"blockReason": "PROHIBITED_CONTENT", "safetyRatings": _SAFETY_RATINGS}
+            feedback = {"blockReason": "PROHIBITED_CONTENT", "safetyRatings": SAFETY_RATINGS}
             return 200, {"promptFeedback": feedback, "usageMetadata": usage, **meta}, {}
         if kind == "empty":
             return 200, {"candidates": []}, {}
@@ -402,11 +286,11 @@ class FakeGemini(ScriptedServer):
         prompt: str,
     ) -> tuple[str, dict[str, Any], dict[str, Any]]:
         """Answer text, prompt-side usageMetadata and response metadata for one request."""
-        img_tokens, txt_tokens = _tokens(model, body, sizes, unreadable, prompt)
+        img_tokens, txt_tokens = prompt_tokens(model, body, sizes, unreadable, prompt)
         config = body.get("generationConfig") or {}
         schema = config.get("responseJsonSchema") or config.get("responseSchema")
         if schema:
-            faker = _SchemaFaker(schema, question_lines(prompt), self.answer_words)
+            faker = SchemaFaker(schema, question_lines(prompt), self.answer_words)
             text = json.dumps(faker.value(schema))
         else:
             text = sentence("answer", None, self.answer_words)
@@ -415,7 +299,7 @@ class FakeGemini(ScriptedServer):
             "promptTokenCount": img_tokens + txt_tokens,
             "promptTokensDetails": [*details, {"modality": "TEXT", "tokenCount": txt_tokens}],
         }
-        thoughts = _thought_tokens(model, config)
+        thoughts = thought_tokens(model, config)
         if thoughts:
             usage["thoughtsTokenCount"] = thoughts
         meta = {"modelVersion": model, "responseId": f"fake-{uuid.uuid4().hex[:20]}"}
@@ -423,126 +307,9 @@ class FakeGemini(ScriptedServer):
 
     def ok_response(self, model: str, body: dict[str, Any]) -> dict[str, Any]:
         """The plain successful generateContent answer; batch items reuse it. No side effects."""
-        sizes, unreadable, prompt = _inspect(body, strip=False)
+        sizes, unreadable, prompt = inspect_body(body, strip=False)
         text, usage, meta = self._draft(model, body, sizes, unreadable, prompt)
-        return _response(text, "STOP", usage, meta)
-
-
-def _inspect(body: dict[str, Any], strip: bool) -> tuple[list[tuple[int, int]], int, str]:
-    """Image sizes from inlineData, the count of unreadable images, and all prompt text."""
-    sizes: list[tuple[int, int]] = []
-    unreadable = 0
-    texts: list[str] = []
-    contents = list(body.get("contents") or [])
-    if isinstance(body.get("systemInstruction"), dict):
-        contents.append(body["systemInstruction"])
-    for content in contents:
-        for part in (content or {}).get("parts") or []:
-            if isinstance(part.get("text"), str):
-                texts.append(part["text"])
-            inline = part.get("inlineData") or part.get("inline_data")
-            if not inline:
-                continue
-            data = str(inline.get("data", ""))
-            try:  # the SDK sends URL-safe base64; plain b64decode would corrupt the bytes
-                blob = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
-                with Image.open(io.BytesIO(blob)) as img:
-                    sizes.append(img.size)
-            except (binascii.Error, ValueError, OSError):
-                unreadable += 1
-            if strip:
-                inline["data"] = f"<{len(data)} base64 chars>"
-    return sizes, unreadable, "\n".join(texts)
-
-
-def _images(body: dict[str, Any]) -> list[tuple[str, bytes]]:
-    """(mime type, decoded bytes) of every inline image, before any stripping."""
-    found = []
-    for content in body.get("contents") or []:
-        for part in (content or {}).get("parts") or []:
-            inline = part.get("inlineData") or part.get("inline_data")
-            if inline:
-                data = str(inline.get("data", ""))
-                try:
-                    blob = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
-                except (binascii.Error, ValueError):
-                    blob = b""
-                found.append((str(inline.get("mimeType") or inline.get("mime_type")), blob))
-    return found
-
-
-def _thinks(model: str) -> str | None:
-    """How the model thinks: "level" (3.x, on by default), "budget" (2.5), None (2.0)."""
-    if model.startswith("gemini-3"):
-        return "level"
-    return "budget" if model.startswith("gemini-2.5") else None
-
-
-def _thought_tokens(model: str, config: dict[str, Any]) -> int:
-    kind = _thinks(model)
-    raw = config.get("thinkingConfig") or config.get("thinking_config") or {}
-    # proto3 JSON: the server takes lowerCamel and snake_case field names alike
-    thinking = {k.replace("_", "").lower(): v for k, v in raw.items()}
-    if kind is None:
-        return 0
-    if "thinkingbudget" in thinking:
-        budget = int(thinking["thinkingbudget"])
-        return 512 if budget < 0 else min(budget, 512)
-    level = str(thinking.get("thinkinglevel") or "HIGH").upper()
-    return THOUGHT_TOKENS.get(level, THOUGHT_TOKENS["HIGH"]) if kind == "level" else 512
-
-
-def _resolutions(body: dict[str, Any]) -> list[str | None]:
-    """Each inline image part's mediaResolution level (None: not set on the part)."""
-    levels: list[str | None] = []
-    for content in body.get("contents") or []:
-        for part in (content or {}).get("parts") or []:
-            if part.get("inlineData") or part.get("inline_data"):
-                level = (part.get("mediaResolution") or {}).get("level")
-                levels.append(str(level).removeprefix("MEDIA_RESOLUTION_") if level else None)
-    return levels
-
-
-def _tokens(
-    model: str,
-    body: dict[str, Any],
-    sizes: list[tuple[int, int]],
-    unreadable: int,
-    prompt: str,
-) -> tuple[int, int]:
-    """Image and text prompt tokens. Gemini 3.x: per image by media resolution (the part's,
-    else the request's, else HIGH); 2.x: 768 px tiles, an unreadable image as one tile."""
-    text = len(prompt) // 4
-    if model.startswith("gemini-3"):
-        config = body.get("generationConfig") or {}
-        default = str(config.get("mediaResolution") or "HIGH").removeprefix("MEDIA_RESOLUTION_")
-        levels = _resolutions(body)
-        return sum(RESOLUTION_TOKENS.get(lv or default, 1120) for lv in levels), text
-    return 258 * (sum(_tiles(w, h) for w, h in sizes) + unreadable), text
-
-
-def _response(
-    out: str | None, finish: str, usage: dict[str, Any], meta: dict[str, Any]
-) -> dict[str, Any]:
-    """A GenerateContentResponse; ``out=None`` is a candidate without content (safety stop)."""
-    cand: dict[str, Any] = {"finishReason": finish, "index": 0}
-    if out is None:
-        cand["safetyRatings"] = _SAFETY_RATINGS
-    else:
-        cand["content"] = {"role": "model", "parts": [{"text": out}]}
-    n_out = len(out or "") // 4
-    totals = {
-        "candidatesTokenCount": n_out,
-        "totalTokenCount": usage["promptTokenCount"] + n_out + usage.get("thoughtsTokenCount", 0),
-    }
-    return {"candidates": [cand], "usageMetadata": {**usage, **totals}, **meta}
-
-
-def _tiles(width: int, height: int) -> int:
-    """Gemini 2.x: both sides <= 384 px is one tile, else 768 px tiles."""
-    if width <= 384 and height <= 384:
-        return 1
-    return math.ceil(width / 768) * math.ceil(height / 768)
+        return response_body(text, "STOP", usage, meta)
 
 
 def main(argv: list[str] | None = None) -> None:

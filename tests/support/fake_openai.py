@@ -2,24 +2,27 @@
 
 Tests and benchmarks use it to exercise the ``openai`` backend's retries, structured output and
 its fallback for servers without ``response_format`` support, with no network, GPU or key.
-Stdlib only (plus Pillow for image sizes); mirrors ``fake_gemini``'s API.
+Stdlib only (plus Pillow for image sizes); mirrors ``fake_gemini``'s API. Request and
+response bodies (errors, images, JSON Schema answers) live in ``fake_openai_wire``.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
-import io
 import json
-import math
 import re
 import time
 import uuid
 from typing import Any
 
-from PIL import Image
-
+from tests.support.fake_openai_wire import (
+    Reply,
+    error_reply,
+    fake_value,
+    image_tiles,
+    inspect_body,
+    schema_in_prompt,
+)
 from tests.support.localserver import LocalHandler, LocalHTTPServer
 from tests.support.scripted import ScriptedServer, question_lines, sentence
 
@@ -33,98 +36,6 @@ _KINDS = set(
 _COUNTERS = "requests ok rpm_429 auth_failed response_format_rejected".split() + sorted(
     _KINDS - {"ok", "status"}
 )
-_ERROR_TYPES = {
-    400: ("invalid_request_error", None),
-    401: ("invalid_request_error", "invalid_api_key"),
-    403: ("permission_denied", None),
-    404: ("not_found_error", "model_not_found"),
-    408: ("timeout", None),
-    422: ("invalid_request_error", None),
-    429: ("rate_limit_exceeded", "rate_limit_exceeded"),
-}
-_DATA_URL = re.compile(r"^data:([\w/+.-]+);base64,(.*)$", re.S)
-_SCHEMA_HINT = "Answer with JSON matching this schema:"
-_Reply = tuple[int, Any, dict[str, str]]  # status, JSON body (or str for non-JSON), headers
-
-
-def _error(
-    code: int,
-    message: str = "",
-    retry_after: float | None = None,
-    retry_after_ms: float | None = None,
-    param: str | None = None,
-) -> _Reply:
-    """An error in OpenAI's shape, with Retry-After / retry-after-ms like real 429s."""
-    kind, err_code = _ERROR_TYPES.get(code, ("server_error", None))
-    body = {
-        "error": {
-            "message": message or f"Fake OpenAI error {code}.",
-            "type": kind,
-            "param": param,
-            "code": err_code,
-        }
-    }
-    headers: dict[str, str] = {}
-    if retry_after is not None:
-        headers["Retry-After"] = f"{retry_after:g}"
-    if retry_after_ms is not None:
-        headers["retry-after-ms"] = f"{retry_after_ms:g}"
-    return code, body, headers
-
-
-def fake_value(
-    schema: Any,
-    lines: dict[str, str],
-    words: int = 40,
-    *,
-    root: Any = None,
-    name: str = "answer",
-    line: str | None = None,
-) -> Any:
-    """A value conforming to a standard JSON Schema (the subset pydantic emits and a bit more:
-    $ref/$defs, anyOf/oneOf/allOf, const/enum, object/array/string/number/integer/boolean);
-    strings echo the prompt line named like their property (``q1: ...``) or its parent's."""
-    root = schema if root is None else root
-    for _ in range(32):  # resolve chains of $ref
-        if not (isinstance(schema, dict) and "$ref" in schema):
-            break
-        node: Any = root
-        for part in schema["$ref"].lstrip("#/").split("/"):
-            node = node[part.replace("~1", "/").replace("~0", "~")]
-        schema = node
-    if not isinstance(schema, dict):
-        return None
-    again = {"root": root, "name": name, "line": line}
-    for key in ("anyOf", "oneOf", "allOf"):
-        options = [o for o in schema.get(key) or [] if o.get("type") != "null"]
-        if options:
-            return fake_value(options[0], lines, words, **again)
-    if "const" in schema:
-        return schema["const"]
-    if schema.get("enum"):
-        return schema["enum"][0]
-    line = lines.get(name.lower(), line)
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    kind = kind or ("object" if "properties" in schema else "array" if "items" in schema else "")
-    if kind == "object":
-        props = schema.get("properties") or {}
-        return {
-            k: fake_value(v, lines, words, root=root, name=k, line=line) for k, v in props.items()
-        }
-    if kind == "array":
-        n = max(1, int(schema.get("minItems", 1)))
-        return [fake_value(schema.get("items") or {}, lines, words, **again) for _ in range(n)]
-    if kind in ("integer", "number"):
-        num = max(1.0, float(schema.get("minimum", 1)))
-        return int(num) if kind == "integer" else num
-    if kind == "boolean":
-        return True
-    if kind == "null":
-        return None
-    text = sentence(name, line, words).ljust(int(schema.get("minLength", 0)), "x")
-    return text[: int(schema["maxLength"])] if "maxLength" in schema else text
 
 
 class _Handler(LocalHandler):
@@ -133,7 +44,7 @@ class _Handler(LocalHandler):
     def do_POST(self) -> None:
         raw = self._read_body()
         if not _ROUTE.match(self.path.split("?", 1)[0]):
-            return self._reply(_error(404, f"Fake OpenAI does not serve POST {self.path}."))
+            return self._reply(error_reply(404, f"Fake OpenAI does not serve POST {self.path}."))
         self._reply(self.server.fake._handle(self.path, self._lower_headers(), raw))
 
     def do_GET(self) -> None:
@@ -141,7 +52,7 @@ class _Handler(LocalHandler):
             model = self.server.fake.served_model or "fake-vlm"
             card = {"id": model, "object": "model", "created": 0, "owned_by": "fake"}
             return self._reply((200, {"object": "list", "data": [card]}, {}))
-        self._reply(_error(404, f"Fake OpenAI does not serve GET {self.path}."))
+        self._reply(error_reply(404, f"Fake OpenAI does not serve GET {self.path}."))
 
     do_PUT = do_DELETE = do_PATCH = do_GET
 
@@ -195,15 +106,15 @@ class FakeOpenAI(ScriptedServer):
             entry["outcome"] = key
 
     # -- request handling --------------------------------------------------------------------
-    def _handle(self, path: str, headers: dict[str, str], raw: bytes) -> _Reply | None:
+    def _handle(self, path: str, headers: dict[str, str], raw: bytes) -> Reply | None:
         """Answer one request; None means drop the connection without a response."""
         try:
             body = json.loads(raw or b"{}")
         except ValueError:
-            return _error(400, "We could not parse the JSON body of your request.")
+            return error_reply(400, "We could not parse the JSON body of your request.")
         if not isinstance(body, dict):
-            return _error(400, "The request body must be a JSON object.")
-        sizes, mimes, system, prompt = _inspect(body, strip=not self.keep_image_data)
+            return error_reply(400, "The request body must be a JSON object.")
+        sizes, mimes, system, prompt = inspect_body(body, strip=not self.keep_image_data)
         authorization = headers.pop("authorization", None)  # the key is never logged
         scheme = authorization.split(" ", 1)[0] if authorization else None
         entry: dict[str, Any] = {
@@ -221,7 +132,7 @@ class FakeOpenAI(ScriptedServer):
             self.log.append(entry)
         if self.api_key is not None and authorization != f"Bearer {self.api_key}":
             self._bump("auth_failed", entry)
-            return _error(401, "Incorrect API key provided.")
+            return error_reply(401, "Incorrect API key provided.")
         with self._lock:
             delay = self.latency + self._rng.uniform(-1.0, 1.0) * self.latency_jitter
         if self._stop.wait(max(0.0, delay)):
@@ -229,14 +140,14 @@ class FakeOpenAI(ScriptedServer):
         response_format = body.get("response_format")
         if response_format and not self.supports_response_format:
             self._bump("response_format_rejected", entry)
-            return _error(
+            return error_reply(
                 400, "response_format json_schema is not supported", param="response_format"
             )
         with self._lock:
             scripted = self._script.popleft() if self._script else None
         kind, kw = scripted or self._gate(entry)
         if kind == "rpm_429":
-            return _error(429, "Rate limit reached for requests (fake RPM limit).", kw["wait"])
+            return error_reply(429, "Rate limit reached for requests (fake RPM limit).", kw["wait"])
         if kind == "status":
             code = int(kw.get("code", 500))
             self._bump(f"error_{code}", entry)
@@ -244,13 +155,13 @@ class FakeOpenAI(ScriptedServer):
                 return code, str(kw["text"]), {}
             default = self.retry_after if code in (429, 503) else None
             retry = kw.get("retry_after", default)
-            return _error(code, kw.get("message", ""), retry, kw.get("retry_after_ms"))
+            return error_reply(code, kw.get("message", ""), retry, kw.get("retry_after_ms"))
         text = self._answer_text(response_format, prompt)
         # OpenAI's high-detail price: 85 tokens per image plus 170 per 512 px tile
-        image_tokens = sum(85 + 170 * _tiles(w, h) for w, h in sizes)
+        image_tokens = sum(85 + 170 * image_tiles(w, h) for w, h in sizes)
         prompt_tokens = image_tokens + len(system + prompt) // 4
 
-        def answer(out: str, finish: str = "stop", **message: Any) -> _Reply:
+        def answer(out: str, finish: str = "stop", **message: Any) -> Reply:
             completion = len(out) // 4
             result = {
                 "id": f"chatcmpl-fake{uuid.uuid4().hex[:20]}",
@@ -302,72 +213,11 @@ class FakeOpenAI(ScriptedServer):
         schema = spec.get("schema") if isinstance(spec, dict) else None
         if isinstance(schema, dict):
             return json.dumps(fake_value(schema, lines, self.answer_words))
-        schema = _schema_in(prompt)
+        schema = schema_in_prompt(prompt)
         if schema is None:
             return sentence("answer", None, self.answer_words)
         found = json.dumps(fake_value(schema, lines, self.answer_words), indent=2)
         return f"Sure! Here is my answer as JSON:\n\n```json\n{found}\n```\n\nLet me know."
-
-
-def _inspect(
-    body: dict[str, Any], strip: bool
-) -> tuple[list[tuple[int, int]], list[str], str, str]:
-    """Image sizes and MIME types from data URLs, the system text and the user text."""
-    sizes: list[tuple[int, int]] = []
-    mimes: list[str] = []
-    system: list[str] = []
-    texts: list[str] = []
-    for message in body.get("messages") or []:
-        if not isinstance(message, dict):
-            continue
-        out = system if message.get("role") == "system" else texts
-        content = message.get("content")
-        if isinstance(content, str):
-            out.append(content)
-            continue
-        for part in content or []:
-            if not isinstance(part, dict):
-                continue
-            if part.get("type") == "text":
-                out.append(str(part.get("text", "")))
-            image = part.get("image_url")
-            url = image.get("url", "") if isinstance(image, dict) else str(image or "")
-            match = _DATA_URL.match(url)
-            if not match:
-                continue
-            mimes.append(match[1])
-            try:
-                blob = base64.b64decode(match[2], validate=True)
-                with Image.open(io.BytesIO(blob)) as img:
-                    sizes.append(img.size)
-            except (binascii.Error, ValueError, OSError):
-                sizes.append((0, 0))
-            if strip and isinstance(image, dict):
-                image["url"] = f"data:{match[1]};base64,<{len(match[2])} chars>"
-    return sizes, mimes, "\n".join(system), "\n".join(texts)
-
-
-def _tiles(width: int, height: int) -> int:
-    """Roughly OpenAI's high-detail count: 512 px tiles."""
-    return math.ceil(width / 512) * math.ceil(height / 512)
-
-
-def _schema_in(prompt: str) -> dict[str, Any] | None:
-    """The JSON Schema a client put in the prompt text (after the hint, else any object with
-    ``properties``)."""
-    at = prompt.find(_SCHEMA_HINT)
-    text = prompt[at + len(_SCHEMA_HINT) :] if at >= 0 else prompt
-    decoder = json.JSONDecoder()
-    start = text.find("{")
-    while start != -1:
-        try:
-            value, _ = decoder.raw_decode(text, start)
-        except ValueError:
-            value = None
-        if isinstance(value, dict) and "properties" in value:
-            return value
-        start = text.find("{", start + 1)
-    return None
 
 
 def main(argv: list[str] | None = None) -> None:
