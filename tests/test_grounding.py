@@ -21,7 +21,8 @@ from dermasynth_builder.backends import Answer, Backend, Call, CallResult, Usage
 from dermasynth_builder.curate import curate
 from dermasynth_builder.curate.config import CurateConfig
 from dermasynth_builder.curate.filters import FILTERS, GroundingFilter, RevealsDiagnosisFilter
-from dermasynth_builder.curate.grounding import grounding_reason, names_diagnosis
+from dermasynth_builder.curate.grounding import grounding_reason
+from dermasynth_builder.curate.reveals import names_diagnosis
 from dermasynth_builder.engine import Engine
 from dermasynth_builder.options import GenerateOptions
 from dermasynth_builder.paths import sample_root

@@ -7,7 +7,8 @@ process reads the next responses and applies what needs order and memory (judge,
 novelty, the report) and writes every row. Chunks come back in the order they went out and the
 verdicts are the ones the same checks give in one process, so the files do not depend on the
 number of workers. Workers are spawned (they inherit no descriptor, so never the run folder's
-lock), read the records themselves, and exit when their parent dies.
+lock), read the records themselves (keeping only the fields the checks read), and exit when
+their parent dies.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -34,6 +36,7 @@ from .filters import (
     SchemaFilter,
 )
 from .flags import LabelChecker, flags_for
+from .grounding import record_facts
 
 # (filter name, reason) for a rejected pair, else (None, flags, the flags that apply)
 Verdict = tuple[str, str] | tuple[None, dict[str, bool | None], tuple[str, ...]]
@@ -88,7 +91,13 @@ def check_all(
             yield tag, pair, None if pair is None else checks(pair)
         return
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, initializer=_start, initargs=(str(run), config, os.getpid())) as pool:
+    try:
+        pool = ctx.Pool(workers, initializer=_start, initargs=(str(run), config, os.getpid()))
+    except OSError as exc:  # no process or semaphore to be had: check here instead
+        warnings.warn(f"curate: no worker processes ({exc}); checking in one", stacklevel=2)
+        yield from check_all(items, config, records, run, 0)
+        return
+    with pool:
         window: deque = deque()  # chunks in flight, oldest first: bounded, so memory is too
         for chunk in _chunks(items, CHUNK):
             pairs = [pair for _, pair in chunk if pair is not None]
@@ -124,7 +133,8 @@ def _start(run: str, config: CurateConfig, parent: int) -> None:
     from ..run import RunFolder
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _CHECKS = StatelessChecks(config, RunFolder(Path(run)).records_by_image())
+    facts = {(r.source, r.image_id): record_facts(r) for r in RunFolder(Path(run)).records()}
+    _CHECKS = StatelessChecks(config, facts)
 
     def watch() -> None:  # a parent killed with -9 cannot stop its pool: leave on our own
         while os.getppid() == parent:

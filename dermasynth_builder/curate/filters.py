@@ -14,14 +14,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from .config import CurateConfig
-from .grounding import (
-    diagnosis_patterns,
-    grounding_reason,
-    load_names,
-    question_names,
-    record_diagnosis,
-)
+from .grounding import grounding_reason
 from .novelty import NoveltyIndex, tokens
+from .reveals import diagnosis_patterns, load_names, question_names, record_diagnosis
 
 Pair = dict[str, Any]
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")

@@ -6,11 +6,11 @@ size, biopsy, treatment) and the question does not give teaches a model to inven
 ``grounding_reason`` finds such assertions two ways: generic fact statements ("the patient
 reports...", "N years old", "N mm", "family history", "biopsy showed") and the record's own values
 (its reported symptoms, measured size, age, duration). Hypothetical mentions ("if it itches",
-"ask about a family history") are not assertions and pass. ``names_diagnosis`` rejects a
-model-written question that gives the answer away by naming the record's diagnosis.
+"ask about a family history") are not assertions and pass (``reveals.py`` holds the
+companion check on model-written questions that name the diagnosis).
 
-Both are pure functions; the ``grounding`` and ``reveals_diagnosis`` filters (in filters.py)
-only fetch the record and call them.
+These are pure functions; the ``grounding`` filter (in filters.py) only fetches the record
+and calls them.
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 PACKAGE = Path(__file__).resolve().parents[1]
 _SENTENCE = re.compile(r"(?<=[.!?;])\s+|\n+")
@@ -333,51 +331,20 @@ def grounding_reason(question: str | None, answer: str | None, record: Any = Non
     return None
 
 
-def load_names(path: Path | None = None) -> dict[str, list[str]]:
-    """Diagnosis name -> synonyms, from the package's synonyms.yaml (or ``path``)."""
-    data = yaml.safe_load((path or PACKAGE / "synonyms.yaml").read_text(encoding="utf-8")) or {}
-    return {str(k).lower(): [str(v).lower() for v in vs] for k, vs in data.items()}
+# every record field the grounding and reveals-diagnosis checks read
+RECORD_FACTS = (
+    "symptoms",
+    "other_symptoms",
+    "age",
+    "diameter_1_mm",
+    "diameter_2_mm",
+    "condition_duration",
+    "diagnosis",
+    "diagnosis_code",
+)
 
 
-def diagnosis_names(
-    diagnosis: str | None, code: str | None, synonyms: dict[str, list[str]]
-) -> set[str]:
-    """The record's diagnosis, its code and every synonym of it (lower case, 3+ letters)."""
-    names: set[str] = set()
-    for value in (diagnosis, code):
-        if value:
-            low = value.lower().strip()
-            names |= {low, low.split(",")[0].strip()}
-    for key, group in synonyms.items():
-        if key in names or names & set(group):
-            names |= {key, *group}
-    return {n for n in names if len(n) >= 3}
-
-
-def diagnosis_patterns(
-    diagnosis: str | None, code: str | None, synonyms: dict[str, list[str]]
-) -> list[tuple[str, re.Pattern[str]]]:
-    """Each name of the diagnosis (longest first) with the pattern that finds it as a word."""
-    names = sorted(diagnosis_names(diagnosis, code, synonyms), key=len, reverse=True)
-    return [(name, re.compile(rf"(?<![\w-]){re.escape(name)}(?![\w-])")) for name in names]
-
-
-def question_names(question: str | None, patterns: list[tuple[str, re.Pattern[str]]]) -> str | None:
-    """Why ``question`` gives the diagnosis away (``diagnosis_patterns``), or None."""
-    text = (question or "").lower()
-    for name, pattern in patterns:
-        if pattern.search(text):
-            return f"question names the diagnosis: {name!r}"
-    return None
-
-
-def names_diagnosis(
-    question: str | None, record: Any, synonyms: dict[str, list[str]]
-) -> str | None:
-    """Why a model-written ``question`` gives away the record's diagnosis, or None."""
-    return question_names(question, diagnosis_patterns(*record_diagnosis(record), synonyms))
-
-
-def record_diagnosis(record: Any) -> tuple[str | None, str | None]:
-    """The record's (diagnosis, diagnosis code)."""
-    return _field(record, "diagnosis"), _field(record, "diagnosis_code")
+def record_facts(record: Any) -> dict[str, Any]:
+    """The record's ``RECORD_FACTS`` that are set: a small stand-in for the record that those
+    checks read the same way (a worker process holds one per image)."""
+    return {k: v for k in RECORD_FACTS if (v := _field(record, k)) is not None}
