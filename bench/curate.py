@@ -8,8 +8,9 @@ wall time and peak RSS (the child's ru_maxrss), next to the targets. Side by sid
 smallest size, a child that only holds every response in a dict, as curate did before it
 streamed, shows what the old approach cost in memory for the same file.
 
-The per-pair checks run in curate's worker processes (one per core, up to four); "all MiB"
-adds every worker's peak to the main process's, an upper bound of the memory in use at once.
+The per-pair checks run in curate's worker processes (one per core, up to four); "all MiB" is
+the most that curate and its workers held at once (their resident memory summed, sampled every
+0.2 s; a worker's own rusage would count its parent's pages between fork and exec).
 ``--one-process`` also times the smallest size with ``--workers 0``, side by side.
 
     python bench/curate.py [--sizes 92000 1200000] [--per-image 15] [--self-share 0.163]
@@ -25,6 +26,7 @@ import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -161,8 +163,6 @@ def build(run: Path, n_responses: int, per_image: int, self_share: float, seed: 
 def child(run: Path, mode: str, workers: int | None) -> None:
     started = time.perf_counter()
     if mode == "curate":
-        import resource
-
         from dermasynth_builder.curate import curate
 
         summary = curate(run, workers=workers)
@@ -170,14 +170,33 @@ def child(run: Path, mode: str, workers: int | None) -> None:
             "accepted": summary.accepted,
             "rejected": sum(summary.rejected.values()),
             "workers": summary.workers,
-            # the largest worker's peak (the child's own peak comes from its rusage)
-            "worker_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         }
     else:  # what curate did before it streamed: every response held, keyed by id
         held = {r.id: r for r in RunFolder(run).responses()}
         facts = {"held": len(held)}
     facts["wall"] = time.perf_counter() - started
     print(json.dumps(facts))
+
+
+def _family(pid: int) -> list[int]:
+    """``pid`` and its children (curate's worker processes), from /proc."""
+    found = [pid]
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            found += [int(c) for c in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return found
+
+
+def _rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def measure(run: Path, mode: str, workers: int | None = None) -> dict:
@@ -188,12 +207,24 @@ def measure(run: Path, mode: str, workers: int | None = None) -> dict:
         stdout=subprocess.PIPE,
         text=True,
     )
+    together = [0.0]  # the child and its workers at once (MiB), sampled
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.wait(0.2):
+            together[0] = max(together[0], sum(_rss_mib(p) for p in _family(proc.pid)))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     out = proc.stdout.read() if proc.stdout else ""
+    done.set()
+    sampler.join()
     _, status, usage = os.wait4(proc.pid, 0)
     if status != 0:
         raise SystemExit(f"child {mode} failed: {out}")
     facts = json.loads(out.strip().splitlines()[-1])
     facts["peak_mib"] = usage.ru_maxrss / 1024  # KiB on Linux
+    facts["all_mib"] = max(together[0], facts["peak_mib"])
     # wall time on a shared machine overstates; CPU includes the workers'
     facts["cpu"] = usage.ru_utime + usage.ru_stime
     return facts
@@ -238,7 +269,7 @@ def main() -> None:
             print(
                 f"  curate ({facts['workers']} workers): {facts['wall']:.1f} s "
                 f"({facts['cpu']:.1f} s CPU), peak {facts['peak_mib']:.0f} MiB "
-                f"(+ {facts['worker_mib']:.0f} MiB per worker), "
+                f"({facts['all_mib']:.0f} MiB with its workers), "
                 f"{facts['accepted']:,} kept, {facts['rejected']:,} rejected",
                 flush=True,
             )
@@ -249,7 +280,7 @@ def main() -> None:
         f"{'wall x 10 min':>14} {'x 1 GiB':>8}"
     )
     for n, f in results:
-        total = f["peak_mib"] + f["workers"] * f["worker_mib"]  # main + every worker at peak
+        total = f["all_mib"]
         print(
             f"{n:>10,} {f['wall']:>8.1f} {f['cpu']:>8.1f} {f['peak_mib']:>9.0f} {total:>8.0f} "
             f"{f['wall'] / 600:>14.2f} {total / 1024:>8.2f}"
