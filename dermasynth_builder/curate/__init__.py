@@ -119,6 +119,7 @@ def _curate(
                     judge.annotate(pair)
                     name, reason = verdict[0], verdict[1]
                     if name is None:
+                        duplicates.prime(pair, verdict[3])
                         for f in stateful:
                             reason = f.check(pair)
                             if reason is not None:

@@ -26,6 +26,7 @@ from typing import Any
 from ..records import SourceRecord
 from .config import CurateConfig
 from .filters import (
+    DuplicateFilter,
     Filter,
     GroundingFilter,
     LeakageFilter,
@@ -38,8 +39,9 @@ from .filters import (
 from .flags import LabelChecker, flags_for
 from .grounding import record_facts
 
-# (filter name, reason) for a rejected pair, else (None, flags, the flags that apply)
-Verdict = tuple[str, str] | tuple[None, dict[str, bool | None], tuple[str, ...]]
+# (filter name, reason) for a rejected pair, else (None, flags, the flags that apply, the
+# answer's normal form for the duplicate filter)
+Verdict = tuple[str, str] | tuple[None, dict[str, bool | None], tuple[str, ...], str]
 CHUNK = 256  # pairs per message to a worker
 MIN_PARALLEL = 5000  # fewer responses than this: starting workers costs more than it saves
 
@@ -66,7 +68,7 @@ class StatelessChecks:
                 return f.name, reason
         c = self.config
         flags, applies = flags_for(pair, self.checker, c.diagnosis_types, c.malignancy_types)
-        return None, flags, applies
+        return None, flags, applies, DuplicateFilter.normal(pair["answer"])
 
 
 def default_workers() -> int:

@@ -182,14 +182,24 @@ class DuplicateFilter(Filter):
         self.seen: dict[tuple[str, str], list[tuple[str, str, frozenset[str]]]] = {}
         self._last: tuple[Pair, str, frozenset[str]] | None = None
 
-    def _normal(self, pair: Pair) -> tuple[str, frozenset[str]]:
-        """The answer's normal form and word set (kept from ``check`` for ``accept``)."""
+    @staticmethod
+    def normal(answer: str) -> str:
+        """An answer's normal form: its words, lower case, single-spaced."""
+        return " ".join(tokens(answer))
+
+    def _normal(self, pair: Pair, norm: str | None = None) -> tuple[str, frozenset[str]]:
+        """The answer's normal form (``norm``, when a worker made it) and word set, kept from
+        ``check`` for ``accept``."""
         if self._last is not None and self._last[0] is pair:
             return self._last[1], self._last[2]
-        norm = " ".join(tokens(pair["answer"]))
+        norm = self.normal(pair["answer"]) if norm is None else norm
         bag = frozenset(norm.split())
         self._last = (pair, norm, bag)
         return norm, bag
+
+    def prime(self, pair: Pair, norm: str) -> None:
+        """Take the answer's normal form from a worker instead of making it again."""
+        self._normal(pair, norm)
 
     def check(self, pair: Pair) -> str | None:
         key = (pair["source"], pair["image_id"])
