@@ -12,6 +12,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
+from .records import SourceRecord
 from .run.folder import RECORDS, RunFolder
 from .run.schema import Pair
 
@@ -29,8 +30,8 @@ def split_records(
     memory: dict[str, list] | None = None,
 ) -> None:
     """The records of each piece's images beside it (``<piece>.records``), or in ``memory``:
-    each builder then reads only its own records, not the whole records.jsonl. Rows are kept
-    as parsed; the builder reads them as `SourceRecord` rows."""
+    each builder then reads only its own records, not the whole records.jsonl. Rows are pickled
+    as parsed (the builder reads them as `SourceRecord` rows), or kept as `SourceRecord` rows."""
     path = RunFolder(run).file(RECORDS)
     with Batches() if memory is None else Memory(memory) as batches:
         for own in pieces.values():
@@ -45,8 +46,8 @@ def split_records(
                     continue
                 row = json.loads(raw)
                 piece = piece_of.get((row.get("source"), row.get("image_id")))
-                if piece is not None:
-                    batches.add(name[piece], row)
+                if piece is not None:  # in memory, a typed record is the smaller
+                    batches.add(name[piece], row if memory is None else SourceRecord(**row))
 
 
 class Batches:

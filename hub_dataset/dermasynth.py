@@ -133,13 +133,14 @@ def _stream(path: str | Path) -> Iterator[Any]:
 def _read_records(
     folder: RunFolder, cfg: DermaSynthConfig, rows: Iterable[Any] | None = None
 ) -> Iterator[SourceRecord]:
-    """The records of this piece's images: ``rows`` (parsed records.jsonl rows `package` holds in
-    memory), else the piece's file `package` wrote beside it, else every record of the run."""
+    """The records of this piece's images: ``rows`` (the `SourceRecord` rows, or parsed
+    records.jsonl rows, `package` holds in memory), else the piece's file `package` wrote beside
+    it, else every record of the run."""
     if rows is None and not cfg.records_file:
         yield from folder.records()
         return
     for row in _stream(cfg.records_file) if rows is None else rows:
-        yield SourceRecord.from_dict(row)
+        yield row if isinstance(row, SourceRecord) else SourceRecord.from_dict(row)
 
 
 def _read_pairs(
