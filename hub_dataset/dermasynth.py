@@ -200,11 +200,19 @@ class DermaSynth(datasets.GeneratorBasedBuilder):
         folder = RunFolder(cfg.run_dir)
         roots = {k: v["root"] for k, v in folder.info()["plan"]["sources"].items()}
         groups: dict[tuple[str, str], list[Pair]] = {}
+        known: set[Any] = set()  # licences checked
         for pair in _read_pairs(folder, cfg, pairs):
             if cfg.name != "all" and pair.source != cfg.name:
                 continue
-            license_for(pair.license)  # an unknown licence is an error, not a guess
-            groups.setdefault((pair.source, pair.image_id), []).append(pair)
+            if pair.license not in known:
+                license_for(pair.license)  # an unknown licence is an error, not a guess
+                known.add(pair.license)
+            key = (pair.source, pair.image_id)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [pair]
+            else:
+                group.append(pair)
         found = {}
         for record in _read_records(folder, cfg, records):
             if (key := (record.source, record.image_id)) in groups:
