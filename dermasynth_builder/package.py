@@ -9,10 +9,9 @@ is stored twice. It is built whole beside ``--out`` and swapped in (see `release
 
 from __future__ import annotations
 
-import json
 import os
-import pickle
 import shutil
+import sys
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,8 +22,10 @@ import pyarrow.parquet as pq
 
 from .release import Release, ReleaseError, builder_module
 from .release_folder import check_out, clean_leftovers, resolve_out, staging, swap_in, write_marker
+from .release_pieces import Batches, Memory, astuple, split_records
+from .release_writer import write_split
 from .run.fingerprint import file_digest
-from .run.folder import JUDGEMENTS, PAIRS, RECORDS, RunFolder
+from .run.folder import JUDGEMENTS, PAIRS, RunFolder
 from .run.jsonl import RunFolderError
 from .run.schema import Pair
 from .sources.registry import REGISTRY, SOURCE_NAMES, UnknownLicenseError, license_for
@@ -35,10 +36,17 @@ __all__ = ["IMPORTED_TEXT_LICENSE", "Release", "build_source", "builder_module",
 IMPORTED_TEXT_LICENSE = "CC BY-NC 4.0"
 
 
+# How `build_source` writes a config's Parquet: "pyarrow" (the builder's rows written by
+# `release_writer`), or "datasets" (the builder's stock `download_and_prepare`). Both give the
+# same tables (`tests/test_package_datasets.py`); the first skips `datasets`' generic writer.
+WRITER = "pyarrow"
+
+
 def build_source(job: dict[str, Any]) -> dict[str, Any]:
     """Run the builder for one source config (or one piece of its pairs): a worker's task.
 
-    Returns the Parquet files it wrote per split, and the rows and bytes per split.
+    Returns the Parquet files it wrote per split, the rows and bytes per split, and how many
+    rows hold a re-encoded image.
     """
     import datasets
 
@@ -59,9 +67,9 @@ def build_source(job: dict[str, Any]) -> dict[str, Any]:
     )
     built = Path(job["built"])
     try:
-        builder.download_and_prepare(
-            output_dir=str(built), file_format="parquet", max_shard_size=job["max_shard_size"]
-        )
+        if WRITER == "datasets":
+            return _prepare(builder, built, job["max_shard_size"])
+        return _write(builder, built, job)
     except Exception as exc:  # datasets wraps the reader's error: say the cause in one line
         cause = _root_cause(exc)
         if isinstance(cause, OSError | ValueError):  # a missing file, an unreadable image
@@ -70,14 +78,48 @@ def build_source(job: dict[str, Any]) -> dict[str, Any]:
                 "changed since `dermasynth plan`?"
             ) from None
         raise
+
+
+def _write(builder: Any, built: Path, job: dict[str, Any]) -> dict[str, Any]:
+    """The builder's rows, split by split, written by `release_writer`."""
+    roots, splits = builder.splits(job.get("pair_rows"), job.get("record_rows"))
+    schema = builder.info.features.arrow_schema
+    built.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {"rows": {}, "nbytes": {}, "files": {}, "reencoded": 0}
+    for split, images in splits.items():
+        rows = (row for _, row in builder.examples(images, roots))
+        out = write_split(
+            rows,
+            schema,
+            built / f"dermasynth-{split}",
+            row_group=builder_module().ROW_GROUP,
+            max_shard_size=job["max_shard_size"],
+        )
+        result["rows"][split], result["nbytes"][split] = out["rows"], out["nbytes"]
+        result["files"][split] = out["files"]
+        result["reencoded"] += out["reencoded"]
+    return result
+
+
+def _prepare(builder: Any, built: Path, max_shard_size: str | int) -> dict[str, Any]:
+    """The builder's stock `download_and_prepare` to Parquet."""
+    builder.download_and_prepare(
+        output_dir=str(built), file_format="parquet", max_shard_size=max_shard_size
+    )
     splits = builder.info.splits.items()
+    files = {
+        split: [str(p) for p in sorted(built.glob(f"dermasynth-{split}*.parquet"))]
+        for split, _ in splits
+    }
+    reencoded = 0
+    for path in (p for paths in files.values() for p in paths):
+        flags = pq.read_table(path, columns=["image_reencoded"]).column(0)
+        reencoded += pc.sum(flags).as_py() or 0
     return {
         "rows": {split: int(v.num_examples) for split, v in splits},
         "nbytes": {split: int(v.num_bytes) for split, v in splits},
-        "files": {
-            split: [str(p) for p in sorted(built.glob(f"dermasynth-{split}*.parquet"))]
-            for split, _ in splits
-        },
+        "files": files,
+        "reencoded": reencoded,
     }
 
 
@@ -101,19 +143,22 @@ def _check(path: Path, n: int, pair: Pair) -> None:
         raise ReleaseError(f"{path} line {n} ({pair.image_id}): {exc}") from None
 
 
-def _split_pairs(run: Path, work: Path, chunk: int, release: Release) -> dict[str, list[Path]]:
+def _split_pairs(
+    run: Path, work: Path, chunk: int, release: Release, memory: dict[str, list] | None = None
+) -> dict[str, list[Path]]:
     """One pass over pairs.jsonl (typed `Pair` rows) into per-source pieces of about ``chunk``
-    pairs each.
+    pairs each: piece files, or with ``memory`` (a serial build, in this process), lists of the
+    `Pair` rows and parsed records in ``memory`` under the pieces' names.
 
     Each builder then reads only its own pairs, and big sources build in parallel pieces. Pairs
     are grouped by (source, image_id) explicitly, whatever their order in the file: an image is
     assigned to a piece when first seen and every later pair of it follows it there, so it is
-    read and encoded once. Only that index is kept in memory, not the pairs. The counts the card
-    needs, and the release's diagnosis label space, are taken on the way."""
+    read and encoded once. Without ``memory`` only that index is kept in memory, not the pairs.
+    The counts the card needs, and the release's diagnosis label space, are taken on the way."""
     pieces: dict[str, list[Path]] = {}
     size: Counter = Counter()
-    piece_of: dict[tuple[str, str], Path] = {}
-    batches = _Batches()
+    piece_of: dict[tuple[str, str], str] = {}  # an image's piece, by name (cheap to hash)
+    batches = Batches() if memory is None else Memory(memory)
     known: set[tuple[Any, Any]] = set()  # checked (source, licence) couples
     diagnoses: set[str] = set()
     with batches:
@@ -126,73 +171,23 @@ def _split_pairs(run: Path, work: Path, chunk: int, release: Release) -> dict[st
             path = piece_of.get(key)
             if path is None:
                 own = pieces.setdefault(source, [])
-                if not own or size[own[-1]] >= chunk:
+                if not own or size[str(own[-1])] >= chunk:
                     own.append(work / f"{source}-{len(own):05d}.pairs")
-                path = piece_of[key] = own[-1]
+                path = piece_of[key] = str(own[-1])
                 release.images[source] += 1
                 modality = pair.modality or "unknown"
                 release.modalities.setdefault(source, Counter())[modality] += 1
                 if pair.diagnosis is not None:
                     diagnoses.add(pair.diagnosis)
-            batches.add(path, tuple(getattr(pair, name) for name in pair._names))
+            batches.add(path, pair if memory is not None else astuple(pair))
             size[path] += 1
             release.pairs[source] += 1
             release.models[pair.model or "unknown"] += 1
     for source, lic in known:
         release.licenses.setdefault(source, set()).add(lic)
     release.diagnoses = sorted(diagnoses)
-    _split_records(run, piece_of, pieces)
+    split_records(run, piece_of, pieces, memory)
     return pieces
-
-
-def _split_records(
-    run: Path, piece_of: dict[tuple[str, str], Path], pieces: dict[str, list[Path]]
-) -> None:
-    """The records of each piece's images beside it (``<piece>.records``): each builder then
-    reads only its own records, not the whole records.jsonl. Rows are pickled as parsed; the
-    builder reads them as `SourceRecord` rows."""
-    path = RunFolder(run).file(RECORDS)
-    with _Batches() as batches:
-        for own in pieces.values():
-            for piece in own:
-                piece.with_suffix(".records").touch()
-        if not path.is_file():
-            return
-        with open(path, "rb") as fh:
-            for raw in fh:
-                if not raw.endswith(b"\n"):
-                    continue
-                row = json.loads(raw)
-                piece = piece_of.get((row.get("source"), row.get("image_id")))
-                if piece is not None:
-                    batches.add(piece.with_suffix(".records"), row)
-
-
-class _Batches:
-    """Piece files written as a stream of pickled lists (the builder reads them back in one
-    `pickle.load` per list): rows are parsed once, in `package`, not again by each builder."""
-
-    SIZE = 512
-
-    def __init__(self) -> None:
-        self.pending: dict[Path, list[Any]] = {}
-
-    def add(self, path: Path, row: Any) -> None:
-        rows = self.pending.setdefault(path, [])
-        rows.append(row)
-        if len(rows) >= self.SIZE:
-            self.flush(path)
-
-    def flush(self, path: Path) -> None:
-        with open(path, "ab") as fh:
-            pickle.dump(self.pending.pop(path), fh, protocol=pickle.HIGHEST_PROTOCOL)
-
-    def __enter__(self) -> _Batches:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for path in list(self.pending):
-            self.flush(path)
 
 
 def _collect(source: str, results: list[dict[str, Any]], target: Path, release: Release) -> None:
@@ -202,6 +197,7 @@ def _collect(source: str, results: list[dict[str, Any]], target: Path, release: 
     nbytes: Counter = Counter()
     files: dict[str, list[str]] = {}
     for result in results:
+        release.reencoded += result["reencoded"]
         rows.update(result["rows"])
         nbytes.update(result["nbytes"])
         for split, paths in result["files"].items():
@@ -211,21 +207,23 @@ def _collect(source: str, results: list[dict[str, Any]], target: Path, release: 
             name = f"{split}-{i:05d}-of-{len(paths):05d}.parquet"
             os.replace(path, target / name)
             release.files.setdefault(source, []).append(f"data/{source}/{name}")
-            flags = pq.read_table(target / name, columns=["image_reencoded"]).column(0)
-            release.reencoded += pc.sum(flags).as_py() or 0
     release.rows[source] = {s: n for s, n in rows.items() if n}
     release.nbytes[source] = dict(nbytes)
 
 
 def _build(run: Path, new: Path, work: Path, options: dict[str, Any], release: Release) -> None:
     """Write data/ of the new release into ``new``, with builder caches and pieces in ``work``."""
-    with open(run / PAIRS, "rb") as fh:
-        total = sum(1 for _ in fh)
     workers = max(1, options.pop("num_proc") or 1)
     # one piece per source when serial; with workers, about four pieces per worker keep
     # them busy to the end (each piece costs a builder set-up, so not too many)
-    chunk = total + 1 if workers == 1 else max(1000, min(10000, -(-total // (workers * 4))))
-    pieces = _split_pairs(run, work, chunk, release)
+    chunk = sys.maxsize
+    if workers > 1:
+        with open(run / PAIRS, "rb") as fh:
+            total = sum(1 for _ in fh)
+        chunk = max(1000, min(10000, -(-total // (workers * 4))))
+    # serial: the pieces stay in memory and go straight to the builder, in this process
+    memory: dict[str, list] | None = {} if workers == 1 and WRITER == "pyarrow" else None
+    pieces = _split_pairs(run, work, chunk, release, memory)
     if not pieces:
         raise RunFolderError(f"{run / PAIRS} holds no pairs: nothing to package")
     jobs = [
@@ -247,7 +245,13 @@ def _build(run: Path, new: Path, work: Path, options: dict[str, Any], release: R
         with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
             results = list(pool.map(build_source, jobs))
     else:
-        results = [build_source(job) for job in jobs]
+        results = []
+        for job in jobs:
+            if memory is not None:  # handed over, then let go once the piece is written
+                job["pair_rows"] = memory.pop(job["pairs"])
+                job["record_rows"] = memory.pop(job["records"])
+            results.append(build_source(job))
+            job.pop("pair_rows", None), job.pop("record_rows", None)
     for source in [s for s in SOURCE_NAMES if s in pieces]:
         mine = [r for job, r in zip(jobs, results, strict=True) if job["source"] == source]
         _collect(source, mine, new / "data" / source, release)

@@ -1,8 +1,10 @@
 """DermaSynth as a `datasets.GeneratorBasedBuilder`: one row per image, with its pairs.
 
 `datasets` >= 4 no longer runs dataset scripts, so users never load this file: `dermasynth
-package` runs it per source and publishes the Parquet it writes, which plain
-`load_dataset("<org>/dermasynth", "<config>")` reads. Configs: `all` (default) and one per source.
+package` runs it per source (its `splits` and `examples`, which `_split_generators` and
+`_generate_examples` use too) and writes its rows to the Parquet that `download_and_prepare` would
+write (`dermasynth_builder.release_writer`), which plain `load_dataset("<org>/dermasynth",
+"<config>")` reads. Configs: `all` (default) and one per source.
 
 A row is one image: the image stored once (``images``, a list of one, as TRL reads it), its
 record's fields, its ``pairs`` and the same pairs as a chat in ``messages`` (TRL's
@@ -13,7 +15,7 @@ that `package` computes for the whole release, so every config has the same feat
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,9 @@ from dermasynth_builder.run.schema import Pair
 from dermasynth_builder.sources.registry import SOURCE_NAMES, license_for
 
 SOURCES = SOURCE_NAMES  # one config per source, in the registry's order
+# Rows per Parquet row group: what `datasets` (4.0 to 5.2) uses for image datasets, small so the
+# Hub's viewer and streaming reads stay cheap. `package` writes row groups of the same size.
+ROW_GROUP = 100
 __all__ = ["CAPTION_PROMPT", "DermaSynth", "features", "image_bytes", "in_test", "messages_of"]
 
 
@@ -125,18 +130,28 @@ def _stream(path: str | Path) -> Iterator[Any]:
                 return
 
 
-def _read_records(folder: RunFolder, cfg: DermaSynthConfig) -> Iterator[SourceRecord]:
-    """The records of this piece's images (written beside it by `package`), else all of them."""
-    if not cfg.records_file:
+def _read_records(
+    folder: RunFolder, cfg: DermaSynthConfig, rows: Iterable[Any] | None = None
+) -> Iterator[SourceRecord]:
+    """The records of this piece's images: ``rows`` (the `SourceRecord` rows, or parsed
+    records.jsonl rows, `package` holds in memory), else the piece's file `package` wrote beside
+    it, else every record of the run."""
+    if rows is None and not cfg.records_file:
         yield from folder.records()
         return
-    for row in _stream(cfg.records_file):
-        yield SourceRecord.from_dict(row)
+    for row in _stream(cfg.records_file) if rows is None else rows:
+        yield row if isinstance(row, SourceRecord) else SourceRecord.from_dict(row)
 
 
-def _read_pairs(folder: RunFolder, cfg: DermaSynthConfig) -> Iterator[Pair]:
-    """The typed pairs of this piece (`package` wrote them as `Pair` field tuples, so they are
-    parsed once, not once per step), else every pair of the run folder."""
+def _read_pairs(
+    folder: RunFolder, cfg: DermaSynthConfig, pairs: Iterable[Pair] | None = None
+) -> Iterator[Pair]:
+    """The typed pairs of this piece: ``pairs`` as `package` holds them in memory, else its piece
+    file (`Pair` field tuples, so they are parsed once, not once per step), else every pair of
+    the run folder."""
+    if pairs is not None:
+        yield from pairs
+        return
     if not cfg.pairs_file:
         yield from folder.pairs()
         return
@@ -148,6 +163,7 @@ class DermaSynth(datasets.GeneratorBasedBuilder):
     """Synthetic dermatology image-text pairs, one row per image, one config per source."""
 
     VERSION = datasets.Version("2.0.0")
+    DEFAULT_WRITER_BATCH_SIZE = ROW_GROUP
     BUILDER_CONFIG_CLASS = DermaSynthConfig
     BUILDER_CONFIGS = [
         DermaSynthConfig(name="all", description="Every source."),
@@ -162,37 +178,61 @@ class DermaSynth(datasets.GeneratorBasedBuilder):
         )
 
     def _split_generators(self, dl_manager: Any) -> list[datasets.SplitGenerator]:
-        """Group the pairs by image explicitly (their order in the file does not matter), so
+        roots, splits = self.splits()
+        return [
+            datasets.SplitGenerator(name=name, gen_kwargs={"images": images, "roots": roots})
+            for name, images in splits.items()
+        ]
+
+    def _generate_examples(self, images: list[tuple[list[Pair], Any]], roots: dict[str, str]):
+        yield from self.examples(images, roots)
+
+    def splits(
+        self, pairs: Iterable[Pair] | None = None, records: Iterable[Any] | None = None
+    ) -> tuple[dict[str, str], dict[str, list[tuple[list[Pair], Any]]]]:
+        """The image roots, and each non-empty split's images (an image's pairs and its record).
+
+        Pairs are grouped by image explicitly (their order in the file does not matter), so
         each image lands in one split and is read and encoded once. An image its source puts
-        in the official test split always goes to ``test``."""
+        in the official test split always goes to ``test``. ``pairs`` and ``records`` (parsed
+        rows) are what `package` already holds in memory; else they are read as configured."""
         cfg = self.config
         folder = RunFolder(cfg.run_dir)
         roots = {k: v["root"] for k, v in folder.info()["plan"]["sources"].items()}
         groups: dict[tuple[str, str], list[Pair]] = {}
-        for pair in _read_pairs(folder, cfg):
+        known: set[Any] = set()  # licences checked
+        for pair in _read_pairs(folder, cfg, pairs):
             if cfg.name != "all" and pair.source != cfg.name:
                 continue
-            license_for(pair.license)  # an unknown licence is an error, not a guess
-            groups.setdefault((pair.source, pair.image_id), []).append(pair)
-        records = {
-            key: r for r in _read_records(folder, cfg) if (key := (r.source, r.image_id)) in groups
-        }
+            if pair.license not in known:
+                license_for(pair.license)  # an unknown licence is an error, not a guess
+                known.add(pair.license)
+            key = (pair.source, pair.image_id)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = [pair]
+            else:
+                group.append(pair)
+        found = {}
+        for record in _read_records(folder, cfg, records):
+            if (key := (record.source, record.image_id)) in groups:
+                found[key] = record
         splits: dict[str, list[tuple[list[Pair], Any]]] = {"train": [], "test": []}
-        for key, pairs in groups.items():
-            record = records.get(key)
-            first = pairs[0]
+        for key, pairs_of_image in groups.items():
+            record = found.get(key)
+            first = pairs_of_image[0]
             official = record.split if record is not None else None
             test = official == "test" or in_test(
                 first.source, first.group_id, first.image_id, cfg.test_fraction, cfg.split_seed
             )
-            splits["test" if test else "train"].append((pairs, record))
-        return [
-            datasets.SplitGenerator(name=name, gen_kwargs={"images": images, "roots": roots})
-            for name, images in splits.items()
-            if images
-        ]
+            splits["test" if test else "train"].append((pairs_of_image, record))
+        return roots, {name: images for name, images in splits.items() if images}
 
-    def _generate_examples(self, images: list[tuple[list[Pair], Any]], roots: dict[str, str]):
+    def examples(
+        self, images: list[tuple[list[Pair], Any]], roots: dict[str, str]
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """One row per image, keyed ``source/image_id``, in storage form (see `StoredFeatures`):
+        what `_generate_examples` yields, and what `package` writes."""
         cfg = self.config
         maker = RowMaker(cfg.diagnoses, cfg.text_license)
         for pairs, record in images:  # every pair of one image: the image is read once

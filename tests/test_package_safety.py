@@ -32,6 +32,7 @@ from dermasynth_builder.paths import sample_root
 from dermasynth_builder.plan import make_plan
 from dermasynth_builder.release import ForeignContentError, Release
 from dermasynth_builder.release_folder import MARKER, foreign_entry, read_marker
+from dermasynth_builder.release_pieces import Batches
 from dermasynth_builder.run.fingerprint import file_digest
 from dermasynth_builder.run.folder import RunFolder
 from dermasynth_builder.sources.registry import SOURCE_NAMES, UnknownLicenseError
@@ -254,7 +255,7 @@ def test_pairs_not_grouped_by_image(shuffled, tmp_path):
 
 def test_pieces_keep_each_image_whole(shuffled, tmp_path, monkeypatch):
     """With many small pieces (parallel builds), an image's pairs still go to one piece."""
-    monkeypatch.setattr(package_module._Batches, "SIZE", 3)  # pieces get appended to
+    monkeypatch.setattr(Batches, "SIZE", 3)  # pieces get appended to
     work = tmp_path / "work"
     work.mkdir()
     release = Release(tmp_path / "unused")
