@@ -40,6 +40,7 @@ IMPORTED_TEXT_LICENSE = "CC BY-NC 4.0"
 # `release_writer`), or "datasets" (the builder's stock `download_and_prepare`). Both give the
 # same tables (`tests/test_package_datasets.py`); the first skips `datasets`' generic writer.
 WRITER = "pyarrow"
+IN_MEMORY_BYTES = 256 * 2**20  # pairs.jsonl up to this size is packaged without piece files
 
 
 def build_source(job: dict[str, Any]) -> dict[str, Any]:
@@ -221,8 +222,10 @@ def _build(run: Path, new: Path, work: Path, options: dict[str, Any], release: R
         with open(run / PAIRS, "rb") as fh:
             total = sum(1 for _ in fh)
         chunk = max(1000, min(10000, -(-total // (workers * 4))))
-    # serial: the pieces stay in memory and go straight to the builder, in this process
-    memory: dict[str, list] | None = {} if workers == 1 and WRITER == "pyarrow" else None
+    # serial: the pieces stay in memory and go straight to the builder, in this process, unless
+    # the run is so large that holding its pairs (~2 KiB each) would cost more than files do
+    small = (run / PAIRS).stat().st_size <= IN_MEMORY_BYTES
+    memory: dict[str, list] | None = {} if workers == 1 and WRITER == "pyarrow" and small else None
     pieces = _split_pairs(run, work, chunk, release, memory)
     if not pieces:
         raise RunFolderError(f"{run / PAIRS} holds no pairs: nothing to package")

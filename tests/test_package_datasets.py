@@ -119,3 +119,25 @@ def test_release_loads_with_typed_labels(run, tmp_path):
     row = ds["train"][0]
     assert row["messages"][0]["content"][0] == {"type": "image", "text": None}
     assert len(row["images"]) == 1
+
+
+def test_a_large_run_is_packaged_through_piece_files_alike(run, tmp_path, monkeypatch):
+    """Past ``IN_MEMORY_BYTES`` of pairs a serial package keeps pairs in piece files instead
+    of memory (bounded memory for big runs), and writes the same release."""
+    options = {"test_fraction": 0.3, "max_image_side": 100}
+    held = package(run, tmp_path / "memory", **options)
+    built: list[str] = []
+    real = package_module.build_source
+
+    def spy(job):
+        built.append(str(job.get("pair_rows", "from piece file")))
+        return real(job)
+
+    monkeypatch.setattr(package_module, "IN_MEMORY_BYTES", 0)
+    monkeypatch.setattr(package_module, "build_source", spy)
+    filed = package(run, tmp_path / "files", **options)
+    assert built and all(b == "from piece file" for b in built)
+    memory, files = tables(tmp_path / "memory"), tables(tmp_path / "files")
+    assert memory.keys() == files.keys() and memory
+    assert all(memory[name].equals(files[name]) for name in memory)
+    assert (held.rows, held.files, held.nbytes) == (filed.rows, filed.files, filed.nbytes)
