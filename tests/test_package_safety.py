@@ -152,10 +152,11 @@ def _dead_pid():
     return proc.pid
 
 
-def _kill_when(run, out, ready, deadline=120.0):
+def _kill_when(run, out, ready, deadline=120.0, extra=()):
     """Start `package` in a child, poll until ``ready(staging)`` holds, then SIGKILL it."""
+    command = [sys.executable, "-m", "dermasynth_builder", "package", str(run), "--out", str(out)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dermasynth_builder", "package", str(run), "--out", str(out)],
+        [*command, *extra],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=os.environ.copy(),
@@ -189,7 +190,9 @@ def test_kill_during_package_then_rerun(run, tmp_path, moment):
     out = tmp_path / "rel"
     if moment in ("pairs split", "data collected", "marker written", "old release aside"):
         package(run, out)  # an old release to replace
-    code = _kill_when(run, out, MOMENTS[moment])
+    # a serial package of a small run keeps its pairs in memory: piece files need workers
+    extra = ("--num-proc", "2") if moment == "pairs split" else ()
+    code = _kill_when(run, out, MOMENTS[moment], extra=extra)
     assert code in (-signal.SIGKILL, 0)
     if out.exists():  # the old release or the new one, never a mix
         assert read_marker(out) and foreign_entry(out) is None
