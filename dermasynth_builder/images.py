@@ -226,6 +226,8 @@ def prepare_image(
             rgba = im.convert("RGBA")
             rgb = Image.new("RGB", rgba.size, (255, 255, 255))
             rgb.paste(rgba, mask=rgba.getchannel("A"))
+        elif im.mode == "RGB":  # most JPEGs: resized and encoded as decoded, not copied first
+            return _encode(im, max_side, quality)
         else:
             rgb = im.convert("RGB")
     return _encode(rgb, max_side, quality)
@@ -355,18 +357,30 @@ def pool(workers: int | None = None) -> Any:
         if _POOL is not None:
             _POOL.shutdown(wait=False)
         _POOL = ProcessPoolExecutor(
-            size, mp_context=multiprocessing.get_context("spawn"), initializer=_quiet_worker
+            size, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
         )
         _POOL_SIZE = size
     return _POOL
 
 
-def _quiet_worker() -> None:
+# Pillow frees each image's pixels (decoded, resized) and asks the C allocator afresh for the
+# next, which maps new pages: ~2,400 page faults, 4-5 ms of system time, per 1024 px JPEG, a
+# quarter of its cost. An image worker keeps up to this many freed 1 MiB blocks for reuse
+# instead (Pillow's PILLOW_BLOCK_SIZE / PILLOW_BLOCKS_MAX, which win when set).
+WORKER_BLOCKS = 32
+
+
+def _start_worker() -> None:
     """Ctrl-C at a terminal reaches the whole process group: the parent stops the pool, so a
-    worker ignores it instead of printing a traceback."""
+    worker ignores it instead of printing a traceback. Pillow reuses image memory here."""
     import signal
 
+    from PIL import Image
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if "PILLOW_BLOCK_SIZE" not in os.environ and "PILLOW_BLOCKS_MAX" not in os.environ:
+        Image.core.set_block_size(2**20)
+        Image.core.set_blocks_max(WORKER_BLOCKS)
 
 
 def reset_pool() -> None:
