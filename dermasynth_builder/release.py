@@ -23,11 +23,25 @@ BUILDER_MODULE = "dermasynth_hub_builder"
 _SIZE = re.compile(r"^\s*\d+(?:\.\d+)?\s*(?:[KMGT]i?B|B)?\s*$", re.I)
 
 
+_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+_UNITS.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40})
+
+
+def size_in_bytes(size: str | int) -> int:
+    """A shard size (bytes, or a number with a unit such as 500MB or 2GiB) in bytes, read as
+    `datasets` reads it (KB = 1000 bytes, KiB = 1024)."""
+    if isinstance(size, int):
+        return size
+    text = size.strip().upper().replace(" ", "")
+    number = text.rstrip("KMGTIB")
+    return int(float(number) * _UNITS[text[len(number) :]])
+
+
 def check_shard_size(value: str | int) -> str | int:
     """A shard size `datasets` takes (bytes, or a number with a unit such as 500MB)."""
     if isinstance(value, int) and value > 0:
         return value
-    if isinstance(value, str) and _SIZE.match(value) and float(re.sub(r"[^\d.]", "", value)) > 0:
+    if isinstance(value, str) and _SIZE.match(value) and size_in_bytes(value) > 0:
         return value.strip()
     raise ValueError(f"{value!r} is not a size such as 500MB, 1GB or 2GiB")
 

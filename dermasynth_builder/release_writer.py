@@ -25,21 +25,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-__all__ = ["column_options", "size_in_bytes", "write_split"]
+from .release import size_in_bytes
+
+__all__ = ["column_options", "write_split"]
 
 # `datasets.config.DEFAULT_CDC_OPTIONS` (5.x): chunks the Hub's storage deduplicates.
 CDC = {"min_chunk_size": 256 * 1024, "max_chunk_size": 1024 * 1024, "norm_level": 0}
-_UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
-_UNITS.update({"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40})
-
-
-def size_in_bytes(size: str | int) -> int:
-    """A shard size (bytes, or a number with a unit such as 500MB or 2GiB) in bytes."""
-    if isinstance(size, int):
-        return size
-    text = size.strip().upper().replace(" ", "")
-    number = text.rstrip("KMGTIB")
-    return int(float(number) * _UNITS[text[len(number) :]])
 
 
 def _leaves(path: str, pa_type: pa.DataType) -> list[str]:
@@ -123,20 +114,22 @@ def write_split(
         options["use_content_defined_chunking"] = CDC
     shards = _Shards(prefix, schema, options, size_in_bytes(max_shard_size))
     n = nbytes = reencoded = 0
+
+    def flush(batch: list[dict[str, Any]]) -> None:
+        nonlocal n, nbytes, reencoded
+        table = pa.Table.from_pylist(batch, schema=schema)
+        shards.write(table)
+        n, nbytes, reencoded = n + table.num_rows, nbytes + table.nbytes, reencoded + _count(table)
+
     batch: list[dict[str, Any]] = []
     try:
         for row in rows:
             batch.append(row)
             if len(batch) == row_group:
-                table = pa.Table.from_pylist(batch, schema=schema)
-                shards.write(table)
-                n, nbytes, batch = n + table.num_rows, nbytes + table.nbytes, []
-                reencoded += _count(table)
+                flush(batch)
+                batch = []
         if batch or not shards.files:  # an empty split still gets a file with the schema
-            table = pa.Table.from_pylist(batch, schema=schema)
-            shards.write(table)
-            n, nbytes = n + table.num_rows, nbytes + table.nbytes
-            reencoded += _count(table)
+            flush(batch)
     finally:
         shards.close()
     return {"files": shards.files, "rows": n, "nbytes": nbytes, "reencoded": reencoded}

@@ -134,8 +134,6 @@ class Taxonomy:
                 continue
             low = lows[i]
             longest = max(first.get(low, 0), first.get(low[:-1], 0), first.get(low[:-2], 0))
-            if not longest:
-                continue
             start = words[i].start()
             if start > 1 and text[start - 1] == "-" and text[start - 2].isalnum():
                 continue  # inside a hyphenated word: "melanoma" in "non-melanoma"
