@@ -33,7 +33,7 @@ COLOURS = (
     "grey-blue",
     "skin-coloured",
 )
-BORDERS = ("well-defined", "slightly irregular", "ill-defined in places", "regular and sharp")
+BORDERS = ("well-defined", "slightly irregular", "partly ill-defined", "regular and sharp")
 SURFACES = ("smooth", "slightly scaly", "crusted", "keratotic", "glossy", "rough")
 SHAPES = ("oval", "round", "irregular", "asymmetric", "roughly symmetric")
 SELF_QUESTIONS = (
